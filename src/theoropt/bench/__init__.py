@@ -1,0 +1,1 @@
+"""Experiment harness: runner, results store, report writer, and the experiments."""

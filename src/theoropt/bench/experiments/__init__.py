@@ -1,0 +1,1 @@
+"""The experiments: one module each, exposing ``EXPERIMENT`` (see theoropt.bench.registry)."""
