@@ -1,1 +1,41 @@
-"""Placeholder: filled by its issue."""
+"""Softsign optimizers (Feoktistov et al., ICML 2026) and their baselines, as torch.optim classes.
+
+``SoftSignum`` / ``Signum`` update every coordinate by a (soft) sign of its momentum;
+``SoftMuon`` / ``Muon`` update matrices by a (soft) polar factor and everything else by AdamW.
+"""
+
+from theoropt.optim.matrix_functions import (
+    inverse_sqrt_newton_schulz,
+    newton_schulz_polar,
+    soft_polar,
+    spectral_soft_map,
+)
+from theoropt.optim.muon import Muon, SoftMuon
+from theoropt.optim.param_split import split_params
+from theoropt.optim.sign import Signum, SoftSignum
+from theoropt.optim.soft_maps import SOFT_MAPS, AlgebraicMap, SoftMap, TanhMap, get_soft_map
+from theoropt.optim.temperature import (
+    folded_cauchy_quantile,
+    quantile_temperature_schedule,
+    robust_location_scale,
+)
+
+__all__ = [
+    "SOFT_MAPS",
+    "AlgebraicMap",
+    "Muon",
+    "Signum",
+    "SoftMap",
+    "SoftMuon",
+    "SoftSignum",
+    "TanhMap",
+    "folded_cauchy_quantile",
+    "get_soft_map",
+    "inverse_sqrt_newton_schulz",
+    "newton_schulz_polar",
+    "quantile_temperature_schedule",
+    "robust_location_scale",
+    "soft_polar",
+    "spectral_soft_map",
+    "split_params",
+]

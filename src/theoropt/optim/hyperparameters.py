@@ -1,0 +1,75 @@
+"""Checks of optimizer hyperparameters and parameters, raising errors that name the problem."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def check_range(
+    name: str,
+    value: Any,
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """``value`` must be a finite real number in the interval from ``low`` to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if math.isnan(value) or below or above or (math.isinf(value) and math.isinf(high)):
+        left = "(" if low_open else "["
+        right = ")" if high_open or math.isinf(high) else "]"
+        raise ValueError(f"{name} must lie in {left}{low}, {high}{right}, got {value}")
+
+
+def check_int(name: str, value: Any, low: int) -> None:
+    """``value`` must be an integer ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+
+
+def check_momentum(momentum: float, dampening: float, nesterov: bool) -> None:
+    """SGD-style momentum settings (the same rules as ``torch.optim.SGD``)."""
+    check_range("momentum", momentum, 0.0, 1.0, high_open=True)
+    check_range("dampening", dampening, 0.0, 1.0)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError("nesterov momentum requires momentum > 0 and dampening = 0")
+
+
+def check_schedule(total_steps: Any, sign_fraction: Any, eps: Any, tmax: Any) -> None:
+    """Settings of the Softsign phase schedule."""
+    check_int("total_steps", total_steps, 1)
+    check_range("sign_fraction", sign_fraction, 0.0, 1.0)
+    check_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
+    check_range("tmax", tmax, 1.0)
+
+
+def check_params(params: Iterable[Tensor], optimizer: str) -> None:
+    """Real floating-point dense parameters only."""
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{optimizer} params must be tensors, got {type(p).__name__}")
+        if p.is_complex():
+            raise TypeError(f"{optimizer} does not support complex parameters")
+        if not p.is_floating_point():
+            raise TypeError(f"{optimizer} needs floating-point parameters, got {p.dtype}")
+
+
+def check_grad(p: Tensor, optimizer: str) -> Tensor:
+    """The dense, real gradient of ``p`` (errors for sparse and complex gradients)."""
+    grad = p.grad
+    if grad.is_sparse:
+        raise RuntimeError(f"{optimizer} does not support sparse gradients")
+    if torch.is_complex(grad):
+        raise RuntimeError(f"{optimizer} does not support complex gradients")
+    return grad

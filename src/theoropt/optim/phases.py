@@ -1,0 +1,70 @@
+"""The phase clock of Softsign optimizers: a sign phase, then a cooling temperature.
+
+A group with ``total_steps = K`` and ``sign_fraction = a`` takes ``round(a K)`` sign steps
+(temperature ``inf``: exactly Signum / Muon), then ``K - round(a K)`` transition steps whose
+temperatures come from :func:`~theoropt.optim.temperature.quantile_temperature_schedule`,
+computed once when the transition starts. After step ``K`` the last temperature is kept.
+
+Group entries written here (saved by ``state_dict``): ``step`` (steps taken), ``schedule``
+(the transition temperatures, ``None`` until computed) and ``temperature`` (of the last step).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import Tensor
+from torch.optim import Optimizer
+
+from theoropt.optim.soft_maps import get_soft_map
+from theoropt.optim.temperature import quantile_temperature_schedule, robust_location_scale
+
+
+def sign_steps(group: dict[str, Any]) -> int | None:
+    """Number of sign steps of a group, ``None`` if it never leaves the sign phase."""
+    if group.get("total_steps") is None:
+        return None
+    return round(group["sign_fraction"] * group["total_steps"])
+
+
+class TemperatureScheduled(Optimizer):
+    """Base of optimizers with the Softsign phase clock (see the module docstring).
+
+    Subclasses provide :meth:`_temperature_samples`. A distributed subclass reduces the
+    statistics across ranks by overriding :meth:`_temperature_statistics` alone.
+    """
+
+    temperature_tmin: float = 1.0
+
+    def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
+        """The 1-D statistics of ``group`` the schedule is fitted to (local to this process)."""
+        raise NotImplementedError
+
+    def _temperature_statistics(self, group: dict[str, Any]) -> tuple[float, float]:
+        """Robust ``(location, scale)`` of the group's statistics: median and median deviation."""
+        return robust_location_scale(self._temperature_samples(group))
+
+    def _step_temperature(self, group: dict[str, Any]) -> float:
+        """Temperature of the step about to be taken by ``group`` (``inf`` in the sign phase)."""
+        n_sign = sign_steps(group)
+        step = group["step"]
+        if n_sign is None or step < n_sign or group["total_steps"] == n_sign:
+            return math.inf
+        if group["schedule"] is None:
+            loc, scale = self._temperature_statistics(group)
+            soft_map = get_soft_map(group["soft_map"])
+            group["schedule"] = quantile_temperature_schedule(
+                loc,
+                scale,
+                group["total_steps"] - n_sign,
+                inverse_at=soft_map.inverse(1.0 - group["eps"]),
+                tmax=group["tmax"],
+                tmin=self.temperature_tmin,
+            )
+        schedule = group["schedule"]
+        return schedule[min(step - n_sign, len(schedule) - 1)]
+
+    def temperatures(self) -> list[float | None]:
+        """Temperature of each group's last step (``inf``: sign phase; ``None``: no schedule)."""
+        return [group.get("temperature") for group in self.param_groups]

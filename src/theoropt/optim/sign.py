@@ -1,0 +1,213 @@
+"""Signum and SoftSignum: sign descent with momentum and its smooth, temperature-scheduled form.
+
+Per parameter, with a PyTorch-SGD-style momentum buffer ``m`` (set to the first gradient)::
+
+    p <- p * (1 - lr * weight_decay)                       # decoupled weight decay
+    m <- momentum * m + (1 - dampening) * g                # Nesterov: u = g + momentum * m
+    u <- sign(m)              in the sign phase            # Signum (Bernstein et al., 2018)
+    u <- phi(tau_t * m)       in the transition            # SoftSignum (Feoktistov et al., 2026)
+    p <- p - lr * u
+
+``Signum`` is the sign phase forever; ``SoftSignum`` switches to the soft map ``phi`` (tanh by
+default) after ``sign_fraction * total_steps`` steps, with the temperatures of
+:mod:`theoropt.optim.temperature` fitted once to the group's momentum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from theoropt.optim import multi_tensor as mt
+from theoropt.optim.hyperparameters import (
+    check_grad,
+    check_momentum,
+    check_params,
+    check_range,
+    check_schedule,
+)
+from theoropt.optim.phases import TemperatureScheduled
+from theoropt.optim.soft_maps import get_soft_map
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+
+class _SignDescent(TemperatureScheduled):
+    """Shared implementation of :class:`Signum` and :class:`SoftSignum`."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        name = type(self).__name__
+        check_params(group["params"], name)
+        check_range("lr", group["lr"], 0.0)
+        check_range("weight_decay", group["weight_decay"], 0.0)
+        check_momentum(group["momentum"], group["dampening"], group["nesterov"])
+        if group["total_steps"] is not None:
+            check_schedule(
+                group["total_steps"], group["sign_fraction"], group["eps"], group["tmax"]
+            )
+            get_soft_map(group["soft_map"])
+        group.setdefault("step", 0)
+        group.setdefault("schedule", None)
+        group.setdefault("temperature", None)
+
+    def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
+        buffers = [
+            self.state[p]["momentum_buffer"] if group["momentum"] > 0 else p.grad
+            for p in group["params"]
+            if p.grad is not None
+        ]
+        return torch.cat([b.detach().reshape(-1).to(torch.float64) for b in buffers])
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """One optimizer step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._group_step(group)
+        return loss
+
+    def _update_momentum(
+        self, params: list[Tensor], beta: float, dampening: float, foreach: bool
+    ) -> None:
+        """``m <- beta m + (1 - dampening) g``; a new buffer starts as a copy of ``g``."""
+        old_buffers, old_grads = [], []
+        for p in params:
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = p.grad.detach().clone()
+            else:
+                old_buffers.append(state["momentum_buffer"])
+                old_grads.append(p.grad)
+        if old_buffers:
+            mt.mul_(old_buffers, beta, foreach)
+            mt.add_(old_buffers, old_grads, 1.0 - dampening, foreach)
+
+    def _group_step(self, group: dict[str, Any]) -> None:
+        name = type(self).__name__
+        params = [p for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        grads = [check_grad(p, name) for p in params]
+        foreach = group["foreach"] if group["foreach"] is not None else True
+        lr, beta = group["lr"], group["momentum"]
+        if group["weight_decay"] != 0:
+            mt.mul_(params, 1.0 - lr * group["weight_decay"], foreach)
+        if beta > 0:
+            self._update_momentum(params, beta, group["dampening"], foreach)
+            buffers = [self.state[p]["momentum_buffer"] for p in params]
+            nesterov = group["nesterov"]
+            directions = mt.added(grads, buffers, beta, foreach) if nesterov else buffers
+        else:
+            nesterov, directions = False, grads
+        tau = self._step_temperature(group)
+        if tau == math.inf:
+            updates = directions if nesterov else mt.signs(directions, foreach)
+            if nesterov:
+                mt.sign_(updates, foreach)
+        else:
+            soft_map = get_soft_map(group["soft_map"])
+            updates = directions if nesterov else soft_map.applied(directions, tau, foreach)
+            if nesterov:
+                soft_map.apply_(updates, tau, foreach)
+        mt.add_(params, updates, -lr, foreach)
+        group["step"] += 1
+        group["temperature"] = tau
+
+
+class Signum(_SignDescent):
+    """Sign descent with momentum (Bernstein et al., ICML 2018), decoupled weight decay.
+
+    Args:
+        params: parameters or parameter groups (each group may override any setting).
+        lr: learning rate (step size of every coordinate).
+        momentum: momentum factor of the SGD-style buffer (0 gives signSGD).
+        dampening: dampening of the gradient in the buffer update.
+        nesterov: use ``g + momentum * m`` as the direction.
+        weight_decay: decoupled weight decay ``p <- p (1 - lr wd)``.
+        foreach: multi-tensor kernels (``None``: yes); ``False`` loops over tensors.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        *,
+        foreach: bool | None = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            total_steps=None,
+            sign_fraction=1.0,
+            eps=1e-4,
+            tmax=20.0,
+            soft_map="tanh",
+            foreach=foreach,
+        )
+        super().__init__(params, defaults)
+
+
+class SoftSignum(_SignDescent):
+    """SoftSignum (Feoktistov et al., "Softsign", ICML 2026): Signum, then a soft sign.
+
+    The first ``round(sign_fraction * total_steps)`` steps are exactly :class:`Signum`; the
+    remaining steps use ``phi(tau_t * m)`` with the adaptive quantile temperature schedule
+    (:mod:`theoropt.optim.temperature`), fitted once per group to its momentum when the
+    transition starts; after ``total_steps`` the last temperature is kept. ``temperatures()``
+    (or ``group["temperature"]``) reads the temperature of each group's last step.
+
+    Args:
+        params, lr, momentum, dampening, nesterov, weight_decay, foreach: as :class:`Signum`.
+        total_steps: planned number of steps (sets the phase lengths).
+        sign_fraction: share of the steps in the sign phase (paper default 0.9).
+        eps: coordinates with ``|m| >= q_t`` are within ``eps`` of +-1.
+        tmax: largest temperature (the smallest is 1).
+        soft_map: ``"tanh"`` (default, the paper's) or ``"algebraic"`` (``z / sqrt(1 + z^2)``).
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        *,
+        total_steps: int,
+        sign_fraction: float = 0.9,
+        eps: float = 1e-4,
+        tmax: float = 20.0,
+        soft_map: str = "tanh",
+        foreach: bool | None = None,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            total_steps=total_steps,
+            sign_fraction=sign_fraction,
+            eps=eps,
+            tmax=tmax,
+            soft_map=soft_map,
+            foreach=foreach,
+        )
+        super().__init__(params, defaults)

@@ -1,0 +1,117 @@
+"""Soft sign maps: smooth, odd, increasing maps of R onto (-1, 1) that tend to sign(z).
+
+In the Softsign framework (Feoktistov et al., ICML 2026, Sec. 3) an update is the minimiser of
+``<m, d> + V(d) / tau`` for a strongly convex regulariser ``V``; the minimiser is
+``-phi(tau * m)`` for a soft map ``phi`` determined by ``V``. As ``tau -> inf`` every soft map
+tends to the sign (Signum) or, applied to singular values, to the polar factor (Muon):
+
+* ``"tanh"``: ``phi(z) = tanh(z)`` (entropy-type regulariser, the paper's SoftSignum);
+* ``"algebraic"``: ``phi(z) = z / sqrt(1 + z^2)``; on singular values it is the soft polar
+  factor ``G (G^T G + tau^-2 I)^(-1/2)`` used by SoftMuon.
+
+Each map knows its inverse, which the temperature schedule needs: ``tau = phi^-1(1 - eps) / q``
+makes every coordinate with ``|m| >= q`` land within ``eps`` of +-1.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+from torch import Tensor
+
+from theoropt.optim import multi_tensor as mt
+
+
+class SoftMap(ABC):
+    """An odd, increasing map of R onto (-1, 1) with a closed-form inverse.
+
+    ``phi(scale * z)`` is evaluated as a multiplication by :meth:`prefactor` followed by the
+    in-place :meth:`finish_`, so that the copy of an input and its scaling are one pass.
+    """
+
+    name: str = ""
+
+    @abstractmethod
+    def prefactor(self, scale: float) -> float:
+        """The factor the input is multiplied by before :meth:`finish_`."""
+
+    @abstractmethod
+    def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
+        """Complete ``phi`` in place on inputs already multiplied by :meth:`prefactor`."""
+
+    @abstractmethod
+    def inverse(self, y: float) -> float:
+        """``phi^-1(y)`` for ``y`` in (-1, 1)."""
+
+    def apply_(self, tensors: list[Tensor], scale: float, foreach: bool) -> None:
+        """``t <- phi(scale * t)`` in place for every ``t``."""
+        mt.mul_(tensors, self.prefactor(scale), foreach)
+        self.finish_(tensors, foreach)
+
+    def applied(self, tensors: list[Tensor], scale: float, foreach: bool) -> list[Tensor]:
+        """New tensors ``phi(scale * t)`` (same arithmetic as :meth:`apply_`)."""
+        out = mt.scaled(tensors, self.prefactor(scale), foreach)
+        self.finish_(out, foreach)
+        return out
+
+    def __call__(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        """``phi(scale * z)`` of one tensor."""
+        return self.applied([z], scale, foreach=False)[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class TanhMap(SoftMap):
+    """``tanh(z)``, evaluated as ``2 * sigmoid(2z) - 1``.
+
+    On the CPU ``torch.sigmoid`` is markedly cheaper than ``torch.tanh`` (benchmarks/
+    optim_step_time.py measures both). The identity is exact; in float32 the subtraction costs
+    an absolute error of at most about 1.2e-7 near ``z = 0`` (one ulp of 0.5, doubled), far below
+    any learning-rate-scaled update that matters.
+    """
+
+    name = "tanh"
+
+    def prefactor(self, scale: float) -> float:
+        return 2.0 * scale
+
+    def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
+        mt.sigmoid_(tensors, foreach)
+        mt.mul_(tensors, 2.0, foreach)
+        mt.add_scalar_(tensors, -1.0, foreach)
+
+    def inverse(self, y: float) -> float:
+        return math.atanh(y)
+
+
+class AlgebraicMap(SoftMap):
+    """``z / sqrt(1 + z^2)``: the algebraic soft sign; on singular values, the soft polar."""
+
+    name = "algebraic"
+
+    def prefactor(self, scale: float) -> float:
+        return scale
+
+    def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
+        denominators = mt.squares(tensors, foreach)
+        mt.add_scalar_(denominators, 1.0, foreach)
+        mt.rsqrt_(denominators, foreach)
+        mt.mul_elementwise_(tensors, denominators, foreach)
+
+    def inverse(self, y: float) -> float:
+        return y / math.sqrt((1.0 - y) * (1.0 + y))
+
+
+SOFT_MAPS: dict[str, SoftMap] = {m.name: m for m in (TanhMap(), AlgebraicMap())}
+
+
+def get_soft_map(soft_map: str | SoftMap) -> SoftMap:
+    """The soft map called ``soft_map`` (``"tanh"`` or ``"algebraic"``), or ``soft_map`` itself."""
+    if isinstance(soft_map, SoftMap):
+        return soft_map
+    if soft_map not in SOFT_MAPS:
+        known = ", ".join(repr(name) for name in SOFT_MAPS)
+        raise ValueError(f"unknown soft_map {soft_map!r}; expected one of {known}")
+    return SOFT_MAPS[soft_map]

@@ -1,0 +1,287 @@
+"""Muon and SoftMuon against hand-written updates, torch.optim.AdamW and the SVD."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from tests.optim.helpers import (
+    loss_of,
+    regression_batch,
+    resume_matches_unbroken,
+    tiny_model,
+    train,
+)
+from theoropt.optim import Muon, SoftMuon, split_params
+
+
+def hand_polar(X, steps=5):
+    """Quintic Newton–Schulz written out for one matrix (float32)."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    transposed = X.shape[0] > X.shape[1]
+    if transposed:
+        X = X.T
+    X = X / (X.norm() + 1e-7)
+    for _ in range(steps):
+        A = X @ X.T
+        X = a * X + (b * A + c * A @ A) @ X
+    return X.T if transposed else X
+
+
+def svd_soft_polar(G, tau):
+    U, s, Vh = np.linalg.svd(G, full_matrices=False)
+    return (U * (s / np.sqrt(s**2 + tau**-2.0))) @ Vh
+
+
+MATRIX_SHAPES = [(8, 5), (8, 5), (5, 8), (4, 3, 2, 2)]  # a repeated shape is batched
+
+
+def run_with_grads(optimizer_cls, start, grads_per_step, **kwargs):
+    params = [p.detach().clone().requires_grad_() for p in start]
+    optimizer = optimizer_cls([{"params": params, "use_muon": True}], **kwargs)
+    for grads in grads_per_step:
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.clone()
+        optimizer.step()
+    return params, optimizer
+
+
+def streams(shapes, steps, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    start = [torch.randn(s, generator=g, dtype=dtype) for s in shapes]
+    grads = [[torch.randn(s, generator=g, dtype=dtype) for s in shapes] for _ in range(steps)]
+    return start, grads
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_muon_equals_hand_written_muon(nesterov):
+    start, grads = streams(MATRIX_SHAPES, 5)
+    lr, beta, wd = 0.02, 0.95, 0.1
+    got, _ = run_with_grads(Muon, start, grads, lr=lr, nesterov=nesterov, weight_decay=wd)
+    expected = [p.clone() for p in start]
+    buffers = [None] * len(start)
+    for step_grads in grads:
+        for i, g in enumerate(step_grads):
+            buffers[i] = g.clone() if buffers[i] is None else beta * buffers[i] + (1 - beta) * g
+            u = (1 - beta) * g + beta * buffers[i] if nesterov else buffers[i]
+            matrix = u.reshape(u.shape[0], -1)
+            scale = math.sqrt(max(1.0, matrix.shape[0] / matrix.shape[1]))
+            expected[i] = expected[i] * (1 - lr * wd) - lr * scale * hand_polar(matrix).view_as(u)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a.detach(), b, rtol=0, atol=1e-5)
+
+
+def test_non_matrix_parameters_follow_torch_adamw():
+    model, reference = tiny_model(), tiny_model()
+    vectors = [p for p in model.parameters() if p.ndim < 2]
+    reference_vectors = [p for p in reference.parameters() if p.ndim < 2]
+    ours = Muon(model.parameters(), adamw_lr=1e-2, adamw_betas=(0.8, 0.9), adamw_weight_decay=0.1)
+    theirs = torch.optim.AdamW(reference_vectors, lr=1e-2, betas=(0.8, 0.9), weight_decay=0.1)
+    for step in range(10):
+        for m, opt in ((model, ours), (reference, theirs)):
+            opt.zero_grad()
+            loss_of(m, step).backward()
+            opt.step()
+        # the reference model's matrices stay put: give ours the same matrices back
+        with torch.no_grad():
+            for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+                if p.ndim >= 2:
+                    p.copy_(q)
+    for a, b in zip(vectors, reference_vectors, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_softmuon_sign_phase_is_muon_bit_for_bit():
+    start, grads = streams(MATRIX_SHAPES, 6)
+    soft, optimizer = run_with_grads(SoftMuon, start, grads, total_steps=10, sign_fraction=0.6)
+    hard, _ = run_with_grads(Muon, start, grads)
+    assert optimizer.temperatures() == [math.inf]
+    for a, b in zip(soft, hard, strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, None])
+def test_soft_update_is_the_svd_soft_polar_with_independent_temperature(dtype):
+    shapes = [(7, 5), (6, 9), (7, 6)]
+    start, grads = streams(shapes, 4, seed=1, dtype=torch.float64)
+    lr, beta, eps, total = 0.02, 0.95, 1e-4, 12
+    params, optimizer = run_with_grads(
+        SoftMuon,
+        start,
+        grads[:-1],
+        lr=lr,
+        total_steps=total,
+        sign_fraction=0.25,
+        soft_polar_dtype=dtype,
+        ns_tol=1e-10 if dtype else 1e-3,
+    )
+    before = [p.detach().clone() for p in params]
+    buffers = [optimizer.state[p]["momentum_buffer"].clone() for p in params]
+    for p, g in zip(params, grads[-1], strict=True):
+        p.grad = g.clone()
+    optimizer.step()
+
+    singular = np.concatenate([np.linalg.svd(g.numpy(), compute_uv=False) for g in grads[-1]])
+    assert singular.size % 2 == 1  # 17 values: one median, as torch and numpy agree
+    mu = np.median(singular)
+    s = np.median(np.abs(singular - mu))
+    y = 1 - eps
+    inverse = y / np.sqrt(1 - y * y)
+    q = stats.foldcauchy.ppf(np.arange(9) / 9, mu / s, scale=s)
+    with np.errstate(divide="ignore"):
+        taus = np.clip(inverse / q, 1.0, 1e9)
+    assert optimizer.param_groups[0]["schedule"] == pytest.approx(taus.tolist(), rel=1e-9)
+    assert inverse == pytest.approx(70.71, abs=0.01)
+    tau = taus[0]
+    tolerance = 1e-10 if dtype else 2e-5
+    for p0, p, m, g in zip(before, params, buffers, grads[-1], strict=True):
+        u = (1 - beta) * g + beta * (beta * m + (1 - beta) * g)
+        scale = math.sqrt(max(1.0, u.shape[0] / u.shape[1]))
+        expected = p0.numpy() - lr * scale * svd_soft_polar(u.numpy(), tau)
+        np.testing.assert_allclose(p.detach().numpy(), expected, rtol=0, atol=tolerance)
+
+
+def test_temperatures_in_range_non_increasing_and_kept_after_the_end():
+    model = tiny_model()
+    optimizer = SoftMuon(model.parameters(), total_steps=20, sign_fraction=0.5)
+    seen = []
+    for step in range(30):
+        optimizer.zero_grad()
+        loss_of(model, step).backward()
+        optimizer.step()
+        seen.append(optimizer.temperatures()[0])
+    assert optimizer.temperatures()[1] is None  # the AdamW group has no temperature
+    taus = np.array(seen[10:])
+    assert np.all((taus >= 1) & (taus <= 1e9)) and np.all(np.diff(taus) <= 0)
+    assert np.all(taus[9:] == taus[9])
+
+
+@pytest.mark.parametrize("split", [4, 10, 15, 22])
+def test_resume_in_any_phase_reproduces_the_unbroken_run(split):
+    def make(model):
+        return SoftMuon(model.parameters(), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3)
+
+    resume_matches_unbroken(make, total=24, split=split)
+
+
+def test_foreach_and_per_tensor_paths_agree():
+    runs = []
+    for foreach in (True, False):
+        model = tiny_model()
+        optimizer = SoftMuon(
+            model.parameters(),
+            total_steps=10,
+            sign_fraction=0.5,
+            weight_decay=0.1,
+            adamw_weight_decay=0.1,
+            foreach=foreach,
+        )
+        train(model, optimizer, range(12))
+        runs.append(list(model.parameters()))
+    for a, b in zip(*runs, strict=True):
+        assert torch.equal(a, b)
+
+
+class TinyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(11, 8)
+        self.conv = nn.Conv1d(8, 8, 3, padding=1)
+        self.blocks = nn.Sequential(nn.Linear(8, 8), nn.LayerNorm(8))
+        self.lm_head = nn.Linear(8, 11, bias=False)
+        self.lm_head.weight = self.embed.weight  # tied
+
+    def forward(self, ids):
+        h = self.embed(ids).transpose(1, 2)
+        h = self.conv(h).transpose(1, 2)
+        return self.lm_head(self.blocks(h))
+
+
+def test_split_params_sends_embeddings_heads_and_vectors_to_adamw():
+    net = TinyNet()
+    muon, adamw = split_params(net)
+    assert muon["use_muon"] and not adamw["use_muon"]
+    assert {id(p) for p in muon["params"]} == {id(net.conv.weight), id(net.blocks[0].weight)}
+    assert sum(p is net.embed.weight for p in adamw["params"]) == 1
+    assert len(muon["params"]) + len(adamw["params"]) == len(list(net.parameters()))
+    untied = nn.Sequential(nn.Linear(3, 4))
+    untied.head = nn.Linear(4, 2)
+    groups = split_params(untied)
+    assert groups[1]["params"][-1] is untied.head.bias
+    assert any(p is untied.head.weight for p in groups[1]["params"])
+
+
+def test_conv_kernels_are_orthogonalised_as_flattened_matrices():
+    conv = nn.Conv1d(4, 6, 3)
+    optimizer = Muon([{"params": [conv.weight], "use_muon": True}], lr=0.1)
+    conv.weight.grad = torch.randn_like(conv.weight)
+    before = conv.weight.detach().clone()
+    optimizer.step()
+    expected = before - 0.1 * hand_polar(conv.weight.grad.reshape(6, 12)).view_as(before)
+    torch.testing.assert_close(conv.weight.detach(), expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(lr=-0.1), "lr"),
+        (dict(momentum=1.0), "momentum"),
+        (dict(ns_steps=0), "ns_steps"),
+        (dict(adamw_betas=(0.9, 1.0)), "betas"),
+        (dict(adamw_eps=0.0), "eps"),
+        (dict(total_steps=0), "total_steps"),
+        (dict(tmax=0.0), "tmax"),
+        (dict(ns_tol=0.0), "ns_tol"),
+        (dict(soft_map="cube"), "soft_map"),
+    ],
+)
+def test_invalid_hyperparameters_are_named(kwargs, message):
+    settings = dict(total_steps=10) | kwargs
+    with pytest.raises((ValueError, TypeError), match=message):
+        SoftMuon(tiny_model().parameters(), **settings)
+
+
+def test_vectors_in_a_muon_group_and_sparse_gradients_are_rejected():
+    with pytest.raises(ValueError, match="use_muon=False"):
+        Muon([{"params": [torch.zeros(3, requires_grad=True)], "use_muon": True}])
+    embedding = nn.Embedding(10, 4, sparse=True)
+    optimizer = Muon(embedding.parameters())
+    embedding(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(RuntimeError, match="sparse gradients"):
+        optimizer.step()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda params: Muon(params, lr=0.02, adamw_lr=3e-3),
+        lambda params: SoftMuon(params, lr=0.02, adamw_lr=3e-3, total_steps=100),
+        lambda params: SoftMuon(
+            params, lr=0.02, adamw_lr=3e-3, total_steps=100, sign_fraction=0.5, soft_map="tanh"
+        ),
+    ],
+)
+def test_training_lowers_the_loss(make):
+    model = tiny_model()
+    losses = train(model, make(model.parameters()), range(100))
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_follows_the_cpu_run():
+    runs = []
+    for device in ("cpu", "cuda"):
+        model = tiny_model().to(device)
+        optimizer = SoftMuon(model.parameters(), total_steps=10, sign_fraction=0.5)
+        for step in range(12):
+            optimizer.zero_grad()
+            x, y = (t.to(device) for t in regression_batch(step))
+            nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+        runs.append([p.detach().cpu() for p in model.parameters()])
+    for a, b in zip(*runs, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=5e-2)  # bf16 Newton–Schulz on CUDA
