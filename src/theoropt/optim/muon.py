@@ -15,13 +15,16 @@ by a coupled Newton–Schulz iteration to a tolerance. The temperature schedule 
 per group to the singular values of the raw gradients of its matrices (exact SVD).
 
 Groups with ``use_muon=False`` are updated by AdamW (Loshchilov & Hutter, 2019) in the same
-optimizer. Matrices of the same shape are stacked and orthogonalised in one batched call.
+optimizer. Matrices of the same shape are stacked and orthogonalised in one batched call. A
+group with ``stacked=True`` treats the leading dims of each parameter as a stack of matrices
+(mixture-of-experts weights ``(experts, out, in)``); otherwise a tensor of 3 or more dims is one
+matrix ``out x rest`` (convolution kernels). Parameters sharded by FSDP2 (``DTensor``) are
+orthogonalised round-robin across ranks (:mod:`theoropt.optim.sharded`).
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -38,13 +41,10 @@ from theoropt.optim.hyperparameters import (
 )
 from theoropt.optim.matrix_functions import newton_schulz_polar, soft_polar, spectral_soft_map
 from theoropt.optim.phases import TemperatureScheduled
+from theoropt.optim.sharded import as_matrices, gathered, local, matrix_updates
 from theoropt.optim.soft_maps import AlgebraicMap, get_soft_map
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
-
-
-def _as_matrix(t: Tensor) -> Tensor:
-    return t.reshape(t.shape[0], -1)
 
 
 def default_ns_dtype(device: torch.device) -> torch.dtype:
@@ -121,6 +121,9 @@ class _PolarDescent(TemperatureScheduled):
                 )
         check_range("momentum", group["momentum"], 0.0, 1.0, high_open=True)
         check_int("ns_steps", group["ns_steps"], 1)
+        group.setdefault("stacked", False)
+        if not isinstance(group["stacked"], bool):
+            raise ValueError(f"{name}: stacked must be True or False, got {group['stacked']!r}")
         if group.get("total_steps") is not None:
             check_schedule(
                 group["total_steps"], group["sign_fraction"], group["eps"], group["tmax"]
@@ -133,8 +136,9 @@ class _PolarDescent(TemperatureScheduled):
 
     def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
         """Singular values of the raw gradients of the group's matrices (exact SVD, float64)."""
-        grads = [_as_matrix(p.grad).double() for p in group["params"] if p.grad is not None]
-        return torch.cat([torch.linalg.svdvals(g) for g in grads])
+        stacked = group["stacked"]
+        grads = [gathered(p.grad).double() for p in group["params"] if p.grad is not None]
+        return torch.cat([torch.linalg.svdvals(as_matrices(g, stacked)).reshape(-1) for g in grads])
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -179,15 +183,13 @@ class _PolarDescent(TemperatureScheduled):
             directions = [g.lerp(m, beta) for g, m in zip(grads, buffers, strict=True)]
         tau = self._step_temperature(group)
         group["temperature"] = tau
-        by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
-        for i, d in enumerate(directions):
-            by_shape[tuple(_as_matrix(d).shape)].append(i)
-        for (rows, cols), indices in by_shape.items():
-            stacked = torch.stack([_as_matrix(directions[i]) for i in indices])
-            orthogonal = self._orthogonalise(stacked, tau, group)
+        updates = matrix_updates(
+            directions, group["stacked"], lambda G: self._orthogonalise(G, tau, group)
+        )
+        for p, update in zip(params, updates, strict=True):
+            rows, cols = as_matrices(p, group["stacked"]).shape[-2:]
             scale = math.sqrt(max(1.0, rows / cols))
-            for k, i in enumerate(indices):
-                params[i].add_(orthogonal[k].view_as(params[i]), alpha=-group["lr"] * scale)
+            local(p).add_(update.view_as(local(p)), alpha=-group["lr"] * scale)
 
     def _orthogonalise(self, G: Tensor, tau: float, group: dict[str, Any]) -> Tensor:
         """Polar factor (``tau = inf``) or soft polar factor of a batch of matrices."""

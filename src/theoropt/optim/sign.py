@@ -31,6 +31,7 @@ from theoropt.optim.hyperparameters import (
     check_schedule,
 )
 from theoropt.optim.phases import TemperatureScheduled
+from theoropt.optim.sharded import gathered
 from theoropt.optim.soft_maps import get_soft_map
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -62,7 +63,7 @@ class _SignDescent(TemperatureScheduled):
             for p in group["params"]
             if p.grad is not None
         ]
-        return torch.cat([b.detach().reshape(-1).to(torch.float64) for b in buffers])
+        return torch.cat([gathered(b.detach()).reshape(-1).to(torch.float64) for b in buffers])
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
