@@ -2,40 +2,84 @@
 
 The usual split (Jordan et al., 2024): hidden weight matrices, including convolution kernels
 (flattened to ``out x (in * k * k)``), get the (soft) polar update; embeddings, the output
-head, gains and biases get AdamW.
+head, gains and biases get AdamW. Tensors of 3 or more dims outside convolutions (the
+``(experts, out, in)`` weights of mixture-of-experts layers) are stacks of matrices. Name
+patterns (``fnmatch`` style, on qualified parameter names) override the rule by shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from typing import Any
 
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
 DEFAULT_HEAD_NAMES = ("head", "lm_head")
 
+MATRIX, STACKED, ADAMW = "matrix", "stacked", "adamw"
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _kind_by_shape(module: nn.Module, module_name: str, ndim: int, heads: set[str]) -> str:
+    is_head = module_name.rsplit(".", 1)[-1] in heads
+    if ndim < 2 or isinstance(module, nn.Embedding) or is_head:
+        return ADAMW
+    if ndim >= 3 and not isinstance(module, _ConvNd):
+        return STACKED
+    return MATRIX
+
 
 def split_params(
-    model: nn.Module, *, head_names: Iterable[str] = DEFAULT_HEAD_NAMES
+    model: nn.Module,
+    *,
+    head_names: Iterable[str] = DEFAULT_HEAD_NAMES,
+    adamw: Iterable[str] = (),
+    matrix: Iterable[str] = (),
+    stacked: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
-    """Two parameter groups: ``{"params": matrices, "use_muon": True}`` and the rest (AdamW).
+    """Parameter groups for :class:`~theoropt.optim.Muon` / :class:`~theoropt.optim.SoftMuon`.
 
-    A parameter is a Muon matrix when it has at least 2 dimensions, its module is not an
-    ``nn.Embedding`` and the module's own name (the last part of its qualified name) is not in
-    ``head_names``. Shared (tied) parameters are listed once, under the first module that owns
-    them. Groups without parameters are left out.
+    Returns up to three groups: ``{"params": ..., "use_muon": True}`` (matrices),
+    ``{"params": ..., "use_muon": True, "stacked": True}`` (stacks of matrices) and
+    ``{"params": ..., "use_muon": False}`` (AdamW). By shape, a parameter is AdamW's when it has
+    fewer than 2 dims, belongs to an ``nn.Embedding`` or to a module whose own name is in
+    ``head_names``; a matrix when it has 2 dims or belongs to a convolution; a stack otherwise.
+    The patterns ``adamw``, ``matrix`` and ``stacked`` (checked in this order, e.g.
+    ``"blocks.*.experts.*"``) take precedence. Tied parameters are listed once, under their
+    first name. Empty groups are left out.
     """
     heads = set(head_names)
-    matrices, rest, seen = [], [], set()
+    adamw, matrix, stacked = list(adamw), list(matrix), list(stacked)
+    chosen: dict[str, list[nn.Parameter]] = {MATRIX: [], STACKED: [], ADAMW: []}
+    seen: set[int] = set()
     for module_name, module in model.named_modules():
-        for p in module.parameters(recurse=False):
+        for local_name, p in module.named_parameters(recurse=False):
             if id(p) in seen:
                 continue
             seen.add(id(p))
-            is_head = module_name.rsplit(".", 1)[-1] in heads
-            if p.ndim >= 2 and not isinstance(module, nn.Embedding) and not is_head:
-                matrices.append(p)
+            name = f"{module_name}.{local_name}" if module_name else local_name
+            if _matches(name, adamw):
+                kind = ADAMW
+            elif _matches(name, matrix):
+                kind = MATRIX
+            elif _matches(name, stacked):
+                kind = STACKED
             else:
-                rest.append(p)
-    groups = [{"params": matrices, "use_muon": True}, {"params": rest, "use_muon": False}]
+                kind = _kind_by_shape(module, module_name, p.ndim, heads)
+            if kind != ADAMW and p.ndim < 2:
+                raise ValueError(
+                    f"parameter {name!r} of shape {tuple(p.shape)} matches a matrix pattern "
+                    "but has fewer than 2 dims"
+                )
+            chosen[kind].append(p)
+    groups = [
+        {"params": chosen[MATRIX], "use_muon": True},
+        {"params": chosen[STACKED], "use_muon": True, "stacked": True},
+        {"params": chosen[ADAMW], "use_muon": False},
+    ]
     return [group for group in groups if group["params"]]
