@@ -126,6 +126,7 @@ def soft_polar(
     tol: float | None = None,
     max_iter: int = 100,
     dtype: torch.dtype | None = None,
+    relative_floor: float | None = None,
 ) -> Tensor:
     """Soft polar factor ``U diag(s / sqrt(s^2 + tau^-2)) V^T`` of ``G = U diag(s) V^T``.
 
@@ -134,6 +135,12 @@ def soft_polar(
     ``(..., rows, cols)``; ``tau`` is a positive scalar or a tensor of the batch shape
     (``inf`` gives the polar factor of a full-rank ``G``). Computed in ``dtype`` (default:
     ``G``'s dtype) and returned in ``G``'s dtype.
+
+    The shift ``tau^-2`` is floored at ``relative_floor * ||G G^T||_F`` (default 1e-12 in
+    float64, 1e-5 otherwise): rounding makes the Gram matrix of a (nearly) rank-deficient ``G``
+    indefinite, and on a non-positive eigenvalue the iteration grows without bound. The floor
+    only changes singular values with ``s^2`` below it (relative to ``||G||^2``) and bounds
+    the iteration count by about ``log(1 / relative_floor) / log(2.25) + 5``.
     """
     _check_matrices(G, "soft_polar")
     X = G.to(dtype) if dtype is not None else G
@@ -142,6 +149,10 @@ def soft_polar(
     shift = _inverse_square_temperature(tau, X)
     wide = X.shape[-2] <= X.shape[-1]
     gram = X @ X.mT if wide else X.mT @ X
+    if relative_floor is None:
+        relative_floor = 1e-12 if X.dtype == torch.float64 else 1e-5
+    floor = relative_floor * torch.linalg.matrix_norm(gram, keepdim=True)
+    shift = torch.maximum(shift, floor)
     n = gram.shape[-1]
     gram = gram + shift * torch.eye(n, dtype=X.dtype, device=X.device)
     Z = inverse_sqrt_newton_schulz(gram, tol=tol, max_iter=max_iter).inverse_sqrt

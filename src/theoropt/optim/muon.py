@@ -132,6 +132,7 @@ class _PolarDescent(TemperatureScheduled):
             check_range("ns_tol", group["ns_tol"], 0.0, 1.0, low_open=True)
             check_int("ns_max_iter", group["ns_max_iter"], 1)
         group.setdefault("schedule", None)
+        group.setdefault("schedule_statistics", None)
         group.setdefault("temperature", None)
 
     def _temperature_samples(self, group: dict[str, Any]) -> Tensor:

@@ -6,7 +6,8 @@ temperatures come from :func:`~theoropt.optim.temperature.quantile_temperature_s
 computed once when the transition starts. After step ``K`` the last temperature is kept.
 
 Group entries written here (saved by ``state_dict``): ``step`` (steps taken), ``schedule``
-(the transition temperatures, ``None`` until computed) and ``temperature`` (of the last step).
+(the transition temperatures, ``None`` until computed), ``schedule_statistics`` (the robust
+location and scale they were fitted to) and ``temperature`` (of the last step).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class TemperatureScheduled(Optimizer):
             return math.inf
         if group["schedule"] is None:
             loc, scale = self._temperature_statistics(group)
+            group["schedule_statistics"] = (loc, scale)
             soft_map = get_soft_map(group["soft_map"])
             group["schedule"] = quantile_temperature_schedule(
                 loc,

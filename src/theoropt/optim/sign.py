@@ -55,6 +55,7 @@ class _SignDescent(TemperatureScheduled):
             get_soft_map(group["soft_map"])
         group.setdefault("step", 0)
         group.setdefault("schedule", None)
+        group.setdefault("schedule_statistics", None)
         group.setdefault("temperature", None)
 
     def _temperature_samples(self, group: dict[str, Any]) -> Tensor:

@@ -1,0 +1,123 @@
+"""The character GPT, its training loop and the char-lm experiment's plan and report."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from theoropt.bench.experiment import RunResult, RunSpec, StoredRun
+from theoropt.bench.experiments.char_lm import EXPERIMENT, LEARNING_RATES
+from theoropt.bench.registry import get_experiment
+from theoropt.optim.models import CharGPT, GPTConfig
+from theoropt.optim.training import METHODS, TrainConfig, make_optimizer, warmup_cosine
+
+TINY = dict(
+    steps=10, batch_size=2, context=8, n_layer=1, n_head=2, d_model=8, eval_every=5, eval_batches=1
+)
+
+
+def test_gpt_is_causal_and_checks_its_input():
+    torch.manual_seed(0)
+    model = CharGPT(GPTConfig(vocab_size=11, context=8, n_layer=2, n_head=2, d_model=16))
+    ids = torch.randint(0, 11, (2, 8))
+    changed = ids.clone()
+    changed[:, 5:] = (changed[:, 5:] + 1) % 11
+    out, out_changed = model(ids), model(changed)
+    assert out.shape == (2, 8, 11)
+    torch.testing.assert_close(out[:, :5], out_changed[:, :5])
+    assert not torch.allclose(out[:, 5:], out_changed[:, 5:])
+    with pytest.raises(ValueError, match="context"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+    with pytest.raises(ValueError, match="divisible"):
+        GPTConfig(vocab_size=5, n_head=3, d_model=8)
+
+
+def test_warmup_cosine_schedule():
+    factor = warmup_cosine(100, 0.1, 0.1)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(99) == pytest.approx(0.1, abs=1e-3)
+    assert all(factor(k) >= factor(k + 1) for k in range(10, 99))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains_reproducibly(method):
+    lr = LEARNING_RATES["quick"][method][1]
+    spec = RunSpec("char-lm", "quick", method, dict(method=method, lr=lr, threads=1, **TINY), 0)
+    first, second = EXPERIMENT.execute(spec), EXPERIMENT.execute(spec)
+    assert first.metrics == {
+        **second.metrics,
+        "tokens_per_s": first.metrics["tokens_per_s"],
+        "optimizer_ms": first.metrics["optimizer_ms"],
+    }
+    assert first.curves["val_loss"] == second.curves["val_loss"]
+    assert len(first.curves["tokens"]) == len(first.curves["val_loss"]) == 3
+    assert math.isfinite(first.metrics["final_val_loss"])
+    soft = method.startswith("soft")
+    assert ("temperature" in first.curves) == soft
+
+
+def test_unknown_method_is_an_error():
+    with pytest.raises(ValueError, match="unknown method"):
+        TrainConfig(method="sgd", lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="unknown method"):
+        make_optimizer("sgd", CharGPT(GPTConfig(vocab_size=3)), 0.1, 1, 1e-3)
+
+
+def stored(spec: RunSpec, loss: float, temperatures=()) -> StoredRun:
+    curves = {"tokens": [0.0, 10.0], "val_loss": [4.0, loss]}
+    if temperatures:
+        curves["temperature_step"] = [float(i) for i in range(len(temperatures))]
+        curves["temperature"] = list(temperatures)
+    metrics = dict(
+        final_val_loss=loss,
+        best_val_loss=loss,
+        tokens_per_s=1e3,
+        optimizer_ms=1.0,
+        diverged=float(not math.isfinite(loss)),
+    )
+    return StoredRun(spec, RunResult(metrics, curves), 1.0, {}, "")
+
+
+def test_plan_sweeps_first_then_runs_the_best_rates_over_seeds(tmp_path):
+    assert get_experiment("char-lm") is EXPERIMENT
+    sweep = EXPERIMENT.plan("quick", 3, [])
+    assert {s.stage for s in sweep} == {"sweep"} and len(sweep) == 3 * len(METHODS)
+    rng = np.random.default_rng(0)
+    done = []
+    for spec in sweep:
+        loss = (
+            math.nan
+            if spec.config["lr"] == max(LEARNING_RATES["quick"][spec.method])
+            else 2 + rng.random()
+        )
+        done.append(stored(spec, loss))
+    plan = EXPERIMENT.plan("quick", 3, done)
+    final = [s for s in plan if s.stage == "final"]
+    assert len(final) == 3 * len(METHODS)
+    for method in METHODS:
+        candidates = [
+            r
+            for r in done
+            if r.spec.method == method and math.isfinite(r.result.metrics["final_val_loss"])
+        ]
+        best = min(candidates, key=lambda r: r.result.metrics["final_val_loss"]).spec.config["lr"]
+        chosen = {s.config["lr"] for s in final if s.method == method}
+        assert chosen == {best}
+        assert {s.config["steps"] for s in final if s.method == method} == {200}
+
+    runs = done + [
+        stored(
+            s,
+            2.0 + 0.01 * s.seed + 0.1 * METHODS.index(s.method),
+            (20.0, 10.0) if s.method.startswith("soft") else (),
+        )
+        for s in final
+    ]
+    text = EXPERIMENT.report(runs, tmp_path)
+    assert (tmp_path / "char_lm_val_loss.png").stat().st_size > 0
+    assert (tmp_path / "char_lm_temperature.png").stat().st_size > 0
+    assert "(chosen)" in text and "### Verdict" in text
+    # softsignum (index 2) is worse than signum (index 1) by 0.1 with seed noise 0.01
+    assert "SoftSignum − Signum: +0.1000 ± 0.0000 (paired by seed)" in text
+    assert "does not hold" in text
