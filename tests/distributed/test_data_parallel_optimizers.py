@@ -20,7 +20,7 @@ from functools import cache
 import pytest
 import torch
 
-from tests.distributed.launcher import run_distributed
+from theoropt.bench.spawn import run_distributed
 from tests.distributed.training_cases import distributed_cases
 from tests.distributed.training_cases import single_process as run_single_process
 

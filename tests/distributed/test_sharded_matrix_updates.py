@@ -6,7 +6,7 @@ import torch.distributed as dist
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.tensor import Replicate, Shard, distribute_tensor
 
-from tests.distributed.launcher import run_distributed
+from theoropt.bench.spawn import run_distributed
 from theoropt.optim.matrix_functions import newton_schulz_polar
 from theoropt.optim.sharded import matrix_updates
 

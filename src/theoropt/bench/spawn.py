@@ -1,4 +1,4 @@
-"""Run a function in N gloo processes on the CPU and collect what each returns.
+"""Run a function in N gloo processes on the CPU and collect what each returns (tests, benchmarks).
 
 ``run_distributed(fn, world_size, *args)`` spawns ``world_size`` processes, initialises a gloo
 process group in each, calls ``fn(rank, world_size, *args)`` and returns the list of the
