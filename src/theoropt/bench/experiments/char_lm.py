@@ -24,8 +24,8 @@ from theoropt.optim.training import METHODS, SOFT_METHODS, TrainConfig, train_ch
 LEARNING_RATES = {
     "quick": {
         "adamw": (1e-3, 3e-3, 1e-2),
-        "signum": (1e-3, 3e-3, 1e-2),
-        "softsignum": (1e-3, 3e-3, 1e-2),
+        "signum": (3e-4, 1e-3, 3e-3),
+        "softsignum": (3e-4, 1e-3, 3e-3),
         "muon": (0.01, 0.03, 0.1),
         "softmuon": (0.01, 0.03, 0.1),
     },
@@ -71,6 +71,9 @@ SETTINGS = {
         rates="larger",
     ),
 }
+
+NEGLIGIBLE = 0.01
+"""Differences of final validation loss below this (nats/char) are reported as practically equal."""
 
 LABELS = {
     "adamw": "AdamW",
@@ -259,7 +262,8 @@ class CharLM(Experiment):
             "",
             "Claim: the soft methods reach a lower loss than their hard counterparts and than "
             "AdamW. Mean difference of final validation loss (negative favours the soft "
-            "method) ± its standard error:",
+            "method) ± its standard error; a difference is called beyond noise when it exceeds "
+            f"2 standard errors and practically equal when it is below {NEGLIGIBLE} nats/char:",
             "",
         ]
         pairs = (
@@ -280,6 +284,8 @@ class CharLM(Experiment):
             diff, se, how = _difference(a, b)
             if not math.isfinite(se):
                 judgement = "one seed only: no judgement"
+            elif abs(diff) < NEGLIGIBLE:
+                judgement = f"practically equal (|difference| < {NEGLIGIBLE} nats/char)"
             elif abs(diff) <= 2 * se:
                 judgement = "within noise (|difference| <= 2 standard errors)"
             elif diff < 0:
@@ -287,7 +293,7 @@ class CharLM(Experiment):
             else:
                 judgement = "the soft method is worse beyond noise: the claim does not hold here"
             lines.append(
-                f"- {LABELS[soft]} − {LABELS[hard]}: {diff:+.4f} ± {se:.4f} ({how}): {judgement}."
+                f"- {LABELS[soft]} − {LABELS[hard]}: {diff:+.4f} ± {se:.2g} ({how}): {judgement}."
             )
         for method in SOFT_METHODS:
             runs = select(final, method=method)
