@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,7 @@ from theoropt.optim.soft_maps import TanhMap
 
 SETS = {
     "small": GPTConfig(vocab_size=65, context=256, n_layer=4, n_head=8, d_model=256),
-    "large": GPTConfig(vocab_size=65, context=512, n_layer=8, n_head=8, d_model=512),
+    "large": GPTConfig(vocab_size=65, context=512, n_layer=6, n_head=6, d_model=384),
 }
 
 
@@ -86,20 +85,26 @@ def make_params(config: GPTConfig, device: torch.device, matrices_only: bool) ->
     return params
 
 
-def time_steps(step: Callable[[], None], device: torch.device, warmup: int, reps: int) -> float:
-    """Median wall time of one call in milliseconds."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+def time_interleaved(
+    steps: dict[str, Callable[[], None]], device: torch.device, reps: int
+) -> dict[str, float]:
+    """Best wall time (ms) of each callable, timed in interleaved rounds after one warm-up call.
+
+    Interleaving exposes every method to the same machine load; the best of ``reps`` rounds is
+    the time least disturbed by other processes.
+    """
+    best = dict.fromkeys(steps, math.inf)
+    for round_ in range(reps + 1):
+        for name, step in steps.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if round_:  # round 0 is the warm-up
+                best[name] = min(best[name], 1e3 * (time.perf_counter() - start))
+    return best
 
 
 def state_bytes_per_param(optimizer: torch.optim.Optimizer, params: list[Tensor]) -> float:
@@ -121,19 +126,36 @@ def ns_flops(params: list[Tensor], steps: int = 5) -> float:
     return total
 
 
-def matmul_rate(device: torch.device) -> float:
+def matmul_rate(device: torch.device, reps: int) -> float:
     """Float32 matmul FLOP/s on 1024 x 1024 matrices (the 'peak' of this run)."""
     x = torch.randn(1024, 1024, device=device)
-    ms = time_steps(lambda: x @ x, device, warmup=2, reps=10)
+    ms = time_interleaved({"matmul": lambda: x @ x}, device, 2 * reps)["matmul"]
     return 2 * 1024**3 / (ms / 1e3)
 
 
+def soft_muon_at(matrices: list[Tensor], position: int) -> Callable[[], None]:
+    """A SoftMuon step at transition step ``position`` of 100 (schedule fitted beforehand)."""
+    optimizer = SoftMuon(
+        [{"params": matrices, "use_muon": True}], total_steps=200, sign_fraction=0.5
+    )
+    group = optimizer.param_groups[0]
+    group["step"] = 100
+    optimizer.step()  # fits the schedule (one SVD per matrix), not timed
+
+    def step() -> None:
+        group["step"] = 100 + position
+        optimizer.step()
+
+    step.optimizer = optimizer  # type: ignore[attr-defined]
+    return step
+
+
 def bench_set(name: str, device: torch.device, reps: int, torch_muon_reps: int) -> list[dict]:
-    config = SETS[name]
+    """Rows of the table for one parameter set."""
     rows: list[dict] = []
 
     def record(method, reference, ms, ref_ms, target, state=math.nan, note=""):
-        ratio = ms / ref_ms if ref_ms else math.nan
+        ratio = ms / ref_ms
         rows.append(
             dict(
                 set=name,
@@ -149,49 +171,71 @@ def bench_set(name: str, device: torch.device, reps: int, torch_muon_reps: int) 
         )
 
     # Elementwise optimizers on every parameter.
-    params = make_params(config, device, matrices_only=False)
+    params = make_params(SETS[name], device, matrices_only=False)
+    elementwise = {
+        "torch AdamW (foreach)": torch.optim.AdamW(params, lr=1e-3, foreach=True),
+        "Signum": Signum(params, lr=1e-3),
+        "SoftSignum (transition)": SoftSignum(params, total_steps=2, sign_fraction=0.5),
+        "SoftSignum, torch.tanh": SoftSignum(
+            params, total_steps=2, sign_fraction=0.5, soft_map=ExactTanhMap()
+        ),
+        "SoftSignum, algebraic": SoftSignum(
+            params, total_steps=2, sign_fraction=0.5, soft_map="algebraic"
+        ),
+        "SoftSignum, per-tensor path": SoftSignum(
+            params, total_steps=2, sign_fraction=0.5, foreach=False
+        ),
+    }
+    for optimizer in elementwise.values():
+        optimizer.step()  # SoftSignum: past its single sign step
+    fit_start = time.perf_counter()
+    elementwise["SoftSignum (transition)"].step()  # the first transition step fits the schedule
+    fit_ms = 1e3 * (time.perf_counter() - fit_start)
+    times = time_interleaved({k: o.step for k, o in elementwise.items()}, device, reps)
+    adamw_ms = times["torch AdamW (foreach)"]
     count = sum(p.numel() for p in params)
-    adamw = torch.optim.AdamW(params, lr=1e-3, foreach=True)
-    adamw_ms = time_steps(adamw.step, device, 3, reps)
+    for label, optimizer in elementwise.items():
+        target = 1.0 if label == "SoftSignum (transition)" else None
+        reference = "-" if label.startswith("torch") else "AdamW"
+        note = f"{count / 1e6:.2f} M parameters" if reference == "-" else ""
+        state = state_bytes_per_param(optimizer, params)
+        record(label, reference, times[label], adamw_ms, target, state, note)
+
     record(
-        "torch AdamW (foreach)",
-        "-",
-        adamw_ms,
-        adamw_ms,
-        None,
-        state_bytes_per_param(adamw, params),
-        f"{count / 1e6:.2f} M parameters",
-    )
-    signum = Signum(params, lr=1e-3)
-    record(
-        "Signum",
+        "SoftSignum, first transition step",
         "AdamW",
-        time_steps(signum.step, device, 3, reps),
+        fit_ms,
         adamw_ms,
         None,
-        state_bytes_per_param(signum, params),
+        note="once per run: median of all momentum entries + schedule",
     )
-    for label, soft_map in (
-        ("SoftSignum (transition)", "tanh"),
-        ("SoftSignum, torch.tanh", ExactTanhMap()),
-        ("SoftSignum, algebraic", "algebraic"),
-    ):
-        soft = SoftSignum(params, lr=1e-3, total_steps=2, sign_fraction=0.5, soft_map=soft_map)
-        soft.step()  # past the sign phase: every timed step is a soft step
-        target = 1.0 if soft_map == "tanh" else None
-        record(
-            label,
-            "AdamW",
-            time_steps(soft.step, device, 2, reps),
-            adamw_ms,
-            target,
-            state_bytes_per_param(soft, params),
-        )
 
     # Muon-type optimizers on the hidden matrices.
-    matrices = make_params(config, device, matrices_only=True)
+    matrices = make_params(SETS[name], device, matrices_only=True)
     plain = PlainMuon(matrices)
-    plain_ms = time_steps(plain.step, device, 2, reps)
+    ours = Muon([{"params": matrices, "use_muon": True}])
+    mid, first = soft_muon_at(matrices, 50), soft_muon_at(matrices, 0)
+    stacks: dict[tuple[int, ...], list[Tensor]] = {}
+    for p in matrices:
+        stacks.setdefault(tuple(p.shape), []).append(p.grad)
+    batched = [torch.stack(g) for g in stacks.values()]
+
+    def newton_schulz_only() -> None:
+        for stack in batched:
+            newton_schulz_polar(stack, 5, dtype=torch.float32)
+
+    times = time_interleaved(
+        {
+            "plain": plain.step,
+            "ours": ours.step,
+            "mid": mid,
+            "first": first,
+            "ns": newton_schulz_only,
+        },
+        device,
+        reps,
+    )
+    plain_ms, muon_ms = times["plain"], times["ours"]
     record(
         "plain float32 Muon (5 NS steps)",
         "-",
@@ -201,26 +245,26 @@ def bench_set(name: str, device: torch.device, reps: int, torch_muon_reps: int) 
         state_bytes_per_param(plain, matrices),
         f"{len(matrices)} matrices",
     )
-    ours = Muon([{"params": matrices, "use_muon": True}])
-    muon_ms = time_steps(ours.step, device, 2, reps)
     record(
         "Muon (ours)", "plain Muon", muon_ms, plain_ms, 1.1, state_bytes_per_param(ours, matrices)
     )
-    soft_muon = SoftMuon([{"params": matrices, "use_muon": True}], total_steps=2, sign_fraction=0.5)
-    soft_muon.step()
-    soft_ms = time_steps(soft_muon.step, device, 1, reps)
-    record(
-        "SoftMuon (transition)",
-        "plain Muon",
-        soft_ms,
-        plain_ms,
-        1.5,
-        state_bytes_per_param(soft_muon, matrices),
-        f"tau = {soft_muon.temperatures()[0]:.3g}",
-    )
+    for label, key, target in (
+        ("SoftMuon (mid-transition)", "mid", 1.5),
+        ("SoftMuon (first transition step)", "first", None),
+    ):
+        optimizer = (mid if key == "mid" else first).optimizer
+        record(
+            label,
+            "plain Muon",
+            times[key],
+            plain_ms,
+            target,
+            state_bytes_per_param(optimizer, matrices),
+            f"tau = {optimizer.temperatures()[0]:.3g}",
+        )
     if torch_muon_reps > 0:
         reference = torch.optim.Muon(matrices, lr=0.02)
-        torch_ms = time_steps(reference.step, device, 1 if name == "small" else 0, torch_muon_reps)
+        torch_ms = time_interleaved({"torch": reference.step}, device, torch_muon_reps)["torch"]
         record(
             "Muon (ours)",
             "torch.optim.Muon",
@@ -230,22 +274,14 @@ def bench_set(name: str, device: torch.device, reps: int, torch_muon_reps: int) 
             state_bytes_per_param(ours, matrices),
             f"torch.optim.Muon: {torch_ms:.0f} ms",
         )
-    # Newton–Schulz alone, batched as in Muon, as a share of the matmul rate.
-    by_shape: dict[tuple[int, ...], list[Tensor]] = {}
-    for p in matrices:
-        by_shape.setdefault(tuple(p.shape), []).append(p.grad)
-    stacks = [torch.stack(g) for g in by_shape.values()]
-    ns_ms = time_steps(
-        lambda: [newton_schulz_polar(s, 5, dtype=torch.float32) for s in stacks], device, 2, reps
-    )
-    rate = ns_flops(matrices) / (ns_ms / 1e3)
-    peak = matmul_rate(device)
+    rate = ns_flops(matrices) / (times["ns"] / 1e3)
+    peak = matmul_rate(device, reps)
     rows.append(
         dict(
             set=name,
             method="Newton–Schulz FLOP rate",
             reference="matmul 1024^3",
-            ms=ns_ms,
+            ms=times["ns"],
             ratio=rate / peak,
             target=None,
             met=None,
@@ -287,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="timed torch.optim.Muon steps (slow on CPU; 0 skips it)",
     )
+    parser.add_argument(
+        "--torch-muon-sets",
+        default="small",
+        help="sets on which torch.optim.Muon is timed (minutes per step on CPU)",
+    )
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
     parser.add_argument("--markdown", type=Path, help="write the table as Markdown")
     args, _ = parser.parse_known_args(argv)
@@ -295,10 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     rows = []
     for name in args.sets.split(","):
-        rows += bench_set(name.strip(), device, args.reps, args.torch_muon_reps)
+        name = name.strip()
+        torch_reps = args.torch_muon_reps if name in args.torch_muon_sets.split(",") else 0
+        rows += bench_set(name, device, args.reps, torch_reps)
+        print(to_markdown([r for r in rows if r["set"] == name]), flush=True)
     header = f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
     text = header + "\n\n" + to_markdown(rows)
-    print(text)
+    print("\n" + text)
     if args.json:
         args.json.write_text(json.dumps(dict(header=header, rows=rows), indent=1))
     if args.markdown:

@@ -119,5 +119,15 @@ def test_plan_sweeps_first_then_runs_the_best_rates_over_seeds(tmp_path):
     assert (tmp_path / "char_lm_temperature.png").stat().st_size > 0
     assert "(chosen)" in text and "### Verdict" in text
     # softsignum (index 2) is worse than signum (index 1) by 0.1 with seed noise 0.01
-    assert "SoftSignum − Signum: +0.1000 ± 0.0000 (paired by seed)" in text
+    assert "SoftSignum − Signum: +0.1000 ± 0 (paired by seed)" in text
     assert "does not hold" in text
+
+
+def test_verdict_calls_tiny_consistent_differences_practically_equal():
+    final = []
+    for method in METHODS:
+        for seed in range(3):
+            spec = RunSpec("char-lm", "quick", method, {"lr": 0.1}, seed, "final")
+            final.append(stored(spec, 2.0 + 0.05 * seed - 0.001 * method.startswith("soft")))
+    text = EXPERIMENT._verdict(final)
+    assert "SoftMuon+AdamW − Muon+AdamW: -0.0010 ± 0 (paired by seed): practically equal" in text

@@ -285,3 +285,20 @@ def test_cuda_run_follows_the_cpu_run():
         runs.append([p.detach().cpu() for p in model.parameters()])
     for a, b in zip(*runs, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=5e-2)  # bf16 Newton–Schulz on CUDA
+
+
+def test_closure_and_lr_scheduler_reach_both_kinds_of_group():
+    model = tiny_model()
+    optimizer = SoftMuon(model.parameters(), lr=0.02, adamw_lr=1e-3, total_steps=10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5**step)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_of(model, 0)
+        loss.backward()
+        return loss
+
+    loss = optimizer.step(closure)
+    scheduler.step()
+    assert loss.item() == pytest.approx(loss_of(tiny_model(), 0).item())
+    assert [g["lr"] for g in optimizer.param_groups] == [0.01, 0.0005]

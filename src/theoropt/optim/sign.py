@@ -103,23 +103,25 @@ class _SignDescent(TemperatureScheduled):
         lr, beta = group["lr"], group["momentum"]
         if group["weight_decay"] != 0:
             mt.mul_(params, 1.0 - lr * group["weight_decay"], foreach)
+        # A Nesterov direction is a new tensor and is mapped in place; the momentum buffers and
+        # the gradients must stay intact, so their map goes into new tensors.
+        in_place = beta > 0 and group["nesterov"]
         if beta > 0:
             self._update_momentum(params, beta, group["dampening"], foreach)
             buffers = [self.state[p]["momentum_buffer"] for p in params]
-            nesterov = group["nesterov"]
-            directions = mt.added(grads, buffers, beta, foreach) if nesterov else buffers
+            directions = mt.added(grads, buffers, beta, foreach) if in_place else buffers
         else:
-            nesterov, directions = False, grads
+            directions = grads
         tau = self._step_temperature(group)
         if tau == math.inf:
-            updates = directions if nesterov else mt.signs(directions, foreach)
-            if nesterov:
-                mt.sign_(updates, foreach)
+            if in_place:
+                mt.sign_(directions, foreach)
+            updates = directions if in_place else mt.signs(directions, foreach)
         else:
             soft_map = get_soft_map(group["soft_map"])
-            updates = directions if nesterov else soft_map.applied(directions, tau, foreach)
-            if nesterov:
-                soft_map.apply_(updates, tau, foreach)
+            if in_place:
+                soft_map.apply_(directions, tau, foreach)
+            updates = directions if in_place else soft_map.applied(directions, tau, foreach)
         mt.add_(params, updates, -lr, foreach)
         group["step"] += 1
         group["temperature"] = tau

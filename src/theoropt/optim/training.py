@@ -43,6 +43,7 @@ class TrainConfig:
     warmup_fraction: float = 0.02
     final_lr_fraction: float = 0.1
     adamw_lr: float = 3e-3
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -87,10 +88,11 @@ def warmup_cosine(steps: int, warmup_fraction: float, final_fraction: float):
 
 
 def _windows(
-    ids: np.ndarray, starts: np.ndarray, context: int
+    ids: np.ndarray, starts: np.ndarray, context: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and next-character targets of the windows starting at ``starts``."""
     index = starts[:, None] + np.arange(context + 1)[None, :]
-    chunk = torch.from_numpy(ids[index])
+    chunk = torch.from_numpy(ids[index]).to(device)
     return chunk[:, :-1], chunk[:, 1:]
 
 
@@ -116,9 +118,10 @@ def train_char_lm(corpus: CharCorpus, config: TrainConfig, seed: int) -> tuple[d
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    device = torch.device(config.device)
     model = CharGPT(
         GPTConfig(corpus.vocab_size, config.context, config.n_layer, config.n_head, config.d_model)
-    )
+    ).to(device)
     optimizer = make_optimizer(config.method, model, config.lr, config.steps, config.adamw_lr)
     scheduler = LambdaLR(
         optimizer, warmup_cosine(config.steps, config.warmup_fraction, config.final_lr_fraction)
@@ -126,7 +129,7 @@ def train_char_lm(corpus: CharCorpus, config: TrainConfig, seed: int) -> tuple[d
     n_val = config.eval_batches * config.batch_size
     val_starts = np.linspace(0, len(corpus.val) - config.context - 2, n_val).astype(np.int64)
     val_batches = [
-        _windows(corpus.val, chunk, config.context)
+        _windows(corpus.val, chunk, config.context, device)
         for chunk in np.array_split(val_starts, config.eval_batches)
     ]
     tokens_per_step = config.batch_size * config.context
@@ -148,6 +151,7 @@ def train_char_lm(corpus: CharCorpus, config: TrainConfig, seed: int) -> tuple[d
             corpus.train,
             rng.integers(0, len(corpus.train) - config.context - 1, config.batch_size),
             config.context,
+            device,
         )
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
