@@ -39,9 +39,7 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 class _SignDescent(TemperatureScheduled):
     """Shared implementation of :class:`Signum` and :class:`SoftSignum`."""
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
+    def _check_group(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
         check_params(group["params"], name)
         check_range("lr", group["lr"], 0.0)
