@@ -38,6 +38,9 @@ SETS = {
 class ExactTanhMap(TanhMap):
     """``torch.tanh`` itself: the alternative to the sigmoid form, timed for the decision."""
 
+    gain = 1.0
+    offset = 0.0
+
     def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
         torch._foreach_tanh_(tensors)
 

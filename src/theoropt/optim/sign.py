@@ -114,12 +114,15 @@ class _SignDescent(TemperatureScheduled):
             if in_place:
                 mt.sign_(directions, foreach)
             updates = directions if in_place else mt.signs(directions, foreach)
+            mt.add_(params, updates, -lr, foreach)
         else:
             soft_map = get_soft_map(group["soft_map"])
             if in_place:
-                soft_map.apply_(directions, tau, foreach)
-            updates = directions if in_place else soft_map.applied(directions, tau, foreach)
-        mt.add_(params, updates, -lr, foreach)
+                soft_map.apply_(directions, tau, foreach, affine=False)
+            cores = (
+                directions if in_place else soft_map.applied(directions, tau, foreach, affine=False)
+            )
+            soft_map.add_mapped_(params, cores, -lr, foreach)
         group["step"] += 1
         group["temperature"] = tau
 
