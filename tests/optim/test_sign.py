@@ -268,3 +268,12 @@ def test_training_lowers_the_loss(make):
     model = tiny_model()
     losses = train(model, make(model.parameters()), range(150))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+
+
+def test_a_rejected_param_group_is_not_kept():
+    model = tiny_model()
+    optimizer = SoftSignum(list(model.parameters())[:2], lr=1e-3, total_steps=10)
+    with pytest.raises(ValueError, match="lr"):
+        optimizer.add_param_group({"params": list(model.parameters())[2:], "lr": -1.0})
+    assert len(optimizer.param_groups) == 1
+    train(model, optimizer, range(2))

@@ -102,7 +102,9 @@ class _PolarDescent(TemperatureScheduled):
         for key, value in self._kind_defaults[use_muon].items():
             param_group.setdefault(key, value)
         super().add_param_group(param_group)
-        group = self.param_groups[-1]
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        use_muon = group["use_muon"]
         name = type(self).__name__
         check_params(group["params"], name)
         check_range("lr", group["lr"], 0.0)

@@ -38,6 +38,19 @@ class TemperatureScheduled(Optimizer):
 
     temperature_tmin: float = 1.0
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group and check it; a group that fails the check is not kept."""
+        super().add_param_group(param_group)
+        try:
+            self._check_group(self.param_groups[-1])
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Validate a new group's settings and add the entries the optimizer keeps in it."""
+        raise NotImplementedError
+
     def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
         """The 1-D statistics of ``group`` the schedule is fitted to (local to this process)."""
         raise NotImplementedError

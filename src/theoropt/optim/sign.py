@@ -40,9 +40,7 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 class _SignDescent(TemperatureScheduled):
     """Shared implementation of :class:`Signum` and :class:`SoftSignum`."""
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
+    def _check_group(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
         check_params(group["params"], name)
         check_range("lr", group["lr"], 0.0)
@@ -117,12 +115,15 @@ class _SignDescent(TemperatureScheduled):
             if in_place:
                 mt.sign_(directions, foreach)
             updates = directions if in_place else mt.signs(directions, foreach)
+            mt.add_(params, updates, -lr, foreach)
         else:
             soft_map = get_soft_map(group["soft_map"])
             if in_place:
-                soft_map.apply_(directions, tau, foreach)
-            updates = directions if in_place else soft_map.applied(directions, tau, foreach)
-        mt.add_(params, updates, -lr, foreach)
+                soft_map.apply_(directions, tau, foreach, affine=False)
+            cores = (
+                directions if in_place else soft_map.applied(directions, tau, foreach, affine=False)
+            )
+            soft_map.add_mapped_(params, cores, -lr, foreach)
         group["step"] += 1
         group["temperature"] = tau
 

@@ -26,11 +26,15 @@ from theoropt.optim import multi_tensor as mt
 class SoftMap(ABC):
     """An odd, increasing map of R onto (-1, 1) with a closed-form inverse.
 
-    ``phi(scale * z)`` is evaluated as a multiplication by :meth:`prefactor` followed by the
-    in-place :meth:`finish_`, so that the copy of an input and its scaling are one pass.
+    ``phi(scale * z) = gain * core(prefactor(scale) * z) + offset``: the input is multiplied by
+    :meth:`prefactor` (one pass that also makes the copy), :meth:`finish_` computes the core in
+    place, and the affine part is applied by :meth:`apply_` / :meth:`applied` or folded by the
+    optimizer into the parameter update (:meth:`add_mapped_`), which saves two passes.
     """
 
     name: str = ""
+    gain: float = 1.0
+    offset: float = 0.0
 
     @abstractmethod
     def prefactor(self, scale: float) -> float:
@@ -38,22 +42,44 @@ class SoftMap(ABC):
 
     @abstractmethod
     def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
-        """Complete ``phi`` in place on inputs already multiplied by :meth:`prefactor`."""
+        """The core of ``phi`` in place, on inputs already multiplied by :meth:`prefactor`."""
 
     @abstractmethod
     def inverse(self, y: float) -> float:
         """``phi^-1(y)`` for ``y`` in (-1, 1)."""
 
-    def apply_(self, tensors: list[Tensor], scale: float, foreach: bool) -> None:
-        """``t <- phi(scale * t)`` in place for every ``t``."""
+    def apply_(
+        self, tensors: list[Tensor], scale: float, foreach: bool, *, affine: bool = True
+    ) -> None:
+        """``t <- phi(scale * t)`` in place for every ``t`` (only the core if not ``affine``)."""
         mt.mul_(tensors, self.prefactor(scale), foreach)
         self.finish_(tensors, foreach)
+        if affine:
+            self._affine_(tensors, foreach)
 
-    def applied(self, tensors: list[Tensor], scale: float, foreach: bool) -> list[Tensor]:
+    def applied(
+        self, tensors: list[Tensor], scale: float, foreach: bool, *, affine: bool = True
+    ) -> list[Tensor]:
         """New tensors ``phi(scale * t)`` (same arithmetic as :meth:`apply_`)."""
         out = mt.scaled(tensors, self.prefactor(scale), foreach)
         self.finish_(out, foreach)
+        if affine:
+            self._affine_(out, foreach)
         return out
+
+    def add_mapped_(
+        self, targets: list[Tensor], cores: list[Tensor], alpha: float, foreach: bool
+    ) -> None:
+        """``target += alpha * phi`` given the cores (``affine=False`` results)."""
+        mt.add_(targets, cores, alpha * self.gain, foreach)
+        if self.offset:
+            mt.add_scalar_(targets, alpha * self.offset, foreach)
+
+    def _affine_(self, tensors: list[Tensor], foreach: bool) -> None:
+        if self.gain != 1.0:
+            mt.mul_(tensors, self.gain, foreach)
+        if self.offset:
+            mt.add_scalar_(tensors, self.offset, foreach)
 
     def __call__(self, z: Tensor, scale: float = 1.0) -> Tensor:
         """``phi(scale * z)`` of one tensor."""
@@ -73,14 +99,14 @@ class TanhMap(SoftMap):
     """
 
     name = "tanh"
+    gain = 2.0
+    offset = -1.0
 
     def prefactor(self, scale: float) -> float:
         return 2.0 * scale
 
     def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
         mt.sigmoid_(tensors, foreach)
-        mt.mul_(tensors, 2.0, foreach)
-        mt.add_scalar_(tensors, -1.0, foreach)
 
     def inverse(self, y: float) -> float:
         return math.atanh(y)
