@@ -20,9 +20,9 @@ from functools import cache
 import pytest
 import torch
 
-from theoropt.bench.spawn import run_distributed
 from tests.distributed.training_cases import distributed_cases
 from tests.distributed.training_cases import single_process as run_single_process
+from theoropt.bench.spawn import run_distributed
 
 CHECKPOINTS = (4, 8)
 CASES = [(opt, wrapper) for opt in ("softsignum", "softmuon") for wrapper in ("ddp", "fsdp")]
