@@ -98,7 +98,8 @@ def saved_keys(db: Path) -> set[str]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_killed_run_resumes_without_redoing_saved_runs(tmp_path, sig):
     log = tmp_path / "finished.log"
-    env = {**os.environ, "TOY_DELAY": "0.2", "TOY_LOG": str(log), "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "TOY_DELAY": "0.2", "TOY_LOG": str(log), "PYTHONPATH": path}
     command = [
         sys.executable,
         "-m",
@@ -113,8 +114,9 @@ def test_killed_run_resumes_without_redoing_saved_runs(tmp_path, sig):
     db = tmp_path / "results.sqlite"
     first = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while len(saved_keys(db)) < 3 and time.monotonic() < deadline:
+    while len(saved_keys(db)) < 3 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
+    assert first.poll() is None, f"the run ended before it was interrupted: {first.stderr.read()}"
     first.send_signal(sig)
     _, err = first.communicate(timeout=60)
     saved_at_kill = saved_keys(db)
