@@ -48,11 +48,13 @@ class EntropicSwissRoll:
 
     def sample_conditional(self, x: np.ndarray, n_samples: int, rng: np.random.Generator):
         """``n_samples`` draws of ``y | x`` for each row of x: (len(x), n_samples, 2)."""
-        probs = np.exp(self.conditional_log_weights(x))
-        cumulative = np.cumsum(probs, axis=1)
-        uniforms = rng.random((len(x), n_samples)) * cumulative[:, -1:]
-        index = np.stack([np.searchsorted(c, u) for c, u in zip(cumulative, uniforms, strict=True)])
-        return self.support[np.minimum(index, len(self.support) - 1)]
+        cumulative = np.cumsum(np.exp(self.conditional_log_weights(x)), axis=1)
+        cumulative /= cumulative[:, -1:]
+        offsets = np.arange(len(x))[:, None]  # row i searched in [i, i + 1]: one searchsorted
+        uniforms = rng.random((len(x), n_samples)) + offsets
+        flat = np.searchsorted((cumulative + offsets).ravel(), uniforms.ravel())
+        index = flat.reshape(len(x), n_samples) - offsets * len(self.support)
+        return self.support[np.clip(index, 0, len(self.support) - 1)]
 
     def sample_pairs(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``n`` pairs from the joint law."""
