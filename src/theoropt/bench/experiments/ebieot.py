@@ -44,11 +44,11 @@ PROBES = np.array([[-1.0, 0.0], [0.5, 0.5], [1.2, -0.8]])
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
         "pairs": [16, 64],
-        "steps": 500,
+        "steps": 400,
         "digit_pairs": [64],
-        "digit_steps": 400,
+        "digit_steps": 300,
         "sizes": [500],
-        "pot_max_iter": 1000,
+        "pot_max_iter": 500,
     },
     "default": {
         "pairs": [16, 64, 256, 1024],
