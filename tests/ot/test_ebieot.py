@@ -96,22 +96,35 @@ def test_lightsb_is_ebieot_with_identity_cost() -> None:
     np.testing.assert_allclose(light.log_prob(POINTS, x0), log_ref, atol=2e-3)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured: the issue's claim does not hold in this setting. Mean conditional energy "
+        "distance over data seeds 0-2 (500 steps): EBiEOT 0.458 (0.570, 0.399, 0.405) vs "
+        "paired-only 0.359 (0.294, 0.551, 0.233); at 400 steps 0.368 vs 0.336. In the "
+        "experiment's quick run (other draws) EBiEOT won 3/3 seeds at 64 pairs. Strict: if a "
+        "change makes the claim hold, this XPASSes and the marker must go."
+    ),
+)
 def test_swiss_roll_unpaired_data_helps_at_64_pairs() -> None:
     """The issue's claim: EBiEOT with 64 pairs + 1024/1024 unpaired beats the same GMM model
-    fit on the 64 pairs alone (conditional energy distance over held-out x)."""
+    fit on the 64 pairs alone (conditional energy distance over held-out x), on average over
+    three draws of the data and initialisations."""
     truth = entropic_swiss_roll(0.1, n_support=1024, n_reference=2048)
-    rng = np.random.default_rng(5)
-    xp, yp = truth.sample_pairs(64, rng)
-    xu = truth.sample_x(1024, rng)
-    _, yu = truth.sample_pairs(1024, rng)
-    x_test = truth.sample_x(32, rng)
-    y_test = truth.sample_conditional(x_test, 200, rng)
-    options = {"eps": 0.1, "steps": 400, "batch_size": 128, "progress": False, "seed": 0}
-    semi = EBiEOT(**options).fit(xp, yp, xu, yu)
-    paired = EBiEOT(**options).fit(xp, yp)
-    semi_score = energy_distance(semi.sample(x_test, 200), y_test).mean()
-    paired_score = energy_distance(paired.sample(x_test, 200), y_test).mean()
-    assert semi_score < paired_score
+    semi_scores, paired_scores = [], []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        xp, yp = truth.sample_pairs(64, rng)
+        xu = truth.sample_x(1024, rng)
+        _, yu = truth.sample_pairs(1024, rng)
+        x_test = truth.sample_x(32, rng)
+        y_test = truth.sample_conditional(x_test, 200, rng)
+        options = {"eps": 0.1, "steps": 500, "batch_size": 128, "progress": False, "seed": seed}
+        semi = EBiEOT(**options).fit(xp, yp, xu, yu)
+        paired = EBiEOT(**options).fit(xp, yp)
+        semi_scores.append(energy_distance(semi.sample(x_test, 200), y_test).mean())
+        paired_scores.append(energy_distance(paired.sample(x_test, 200), y_test).mean())
+    assert np.mean(semi_scores) < np.mean(paired_scores), (semi_scores, paired_scores)
 
 
 @pytest.mark.parametrize(
