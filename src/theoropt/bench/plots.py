@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from theoropt.bench.atomic import atomic_path
 from theoropt.bench.experiment import StoredRun
 
 
@@ -91,16 +90,11 @@ def subplots(
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` to ``path`` atomically (temporary file, then rename) and close it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``fig`` to ``path`` as PNG atomically and close it."""
     fig.tight_layout()
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(handle)
     try:
-        fig.savefig(temporary, dpi=110)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, dpi=110, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     return path

@@ -1,0 +1,85 @@
+import pytest
+
+from tests.bench.toy_experiment import METHODS, ToyExperiment
+from theoropt.bench.experiment import RunResult, RunSpec
+from theoropt.bench.runner import run_experiment
+from theoropt.bench.store import ResultsStore
+from theoropt.errors import ExperimentError
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ResultsStore(tmp_path / "results.sqlite") as opened:
+        yield opened
+
+
+def test_runs_sweep_then_final_with_the_best_rate(store):
+    toy = ToyExperiment()
+    summary = run_experiment(toy, "quick", 3, store, progress=False)
+    assert len(summary.executed) == 4 + 2 * 3
+    final = [run for run in store.load("toy", "quick") if run.spec.stage == "final"]
+    assert {run.spec.config["rate"] for run in final} == {0.3}  # faster decay wins the sweep
+    assert sorted(run.spec.seed for run in final) == [0, 0, 1, 1, 2, 2]
+    assert len(final) == len(METHODS) * 3
+
+
+def test_second_call_redoes_nothing(store):
+    run_experiment(ToyExperiment(), "quick", 2, store, progress=False)
+    again = ToyExperiment()
+    summary = run_experiment(again, "quick", 2, store, progress=False)
+    assert again.executed == []
+    assert summary.skipped == 8
+
+
+def test_more_seeds_adds_only_the_new_runs(store):
+    run_experiment(ToyExperiment(), "quick", 2, store, progress=False)
+    more = ToyExperiment()
+    run_experiment(more, "quick", 3, store, progress=False)
+    assert len(more.executed) == len(METHODS)
+    assert {run.spec.seed for run in store.load() if run.spec.key in more.executed} == {2}
+
+
+class InterruptedToy(ToyExperiment):
+    def __init__(self, interrupt_at: int) -> None:
+        super().__init__()
+        self.interrupt_at = interrupt_at
+
+    def execute(self, spec: RunSpec) -> RunResult:
+        if len(self.executed) == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().execute(spec)
+
+
+def test_interrupt_keeps_finished_runs_and_resume_redoes_none(store):
+    first = InterruptedToy(interrupt_at=5)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(first, "quick", 2, store, progress=False)
+    saved = store.keys()
+    assert saved == set(first.executed) and len(saved) == 5
+    second = ToyExperiment()
+    run_experiment(second, "quick", 2, store, progress=False)
+    assert not saved & set(second.executed)
+    assert len(second.executed) == 8 - 5
+    assert len(store.keys()) == 8
+
+
+class FailingToy(ToyExperiment):
+    def execute(self, spec: RunSpec) -> RunResult:
+        if spec.method == "slow" and spec.config["rate"] == 0.1:
+            raise RuntimeError("diverged")
+        return super().execute(spec)
+
+
+def test_a_failing_run_is_reported_not_saved_and_others_go_on(store):
+    summary = run_experiment(FailingToy(), "quick", 1, store, progress=False)
+    assert [message for _, message in summary.failed] == ["RuntimeError: diverged"]
+    stages = [run.spec.stage for run in store.load()]
+    # the other sweep runs are saved; the final stage waits for the whole sweep
+    assert stages == ["sweep"] * 3
+
+
+def test_rejects_unknown_mode_and_bad_seeds(store):
+    with pytest.raises(ExperimentError, match="unknown mode 'huge'"):
+        run_experiment(ToyExperiment(), "huge", 1, store)
+    with pytest.raises(ExperimentError, match="seeds must be at least 1"):
+        run_experiment(ToyExperiment(), "quick", 0, store)
