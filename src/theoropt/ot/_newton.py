@@ -73,7 +73,8 @@ def _conjugate_gradient(
     rz = float(ra @ za + rb @ zb)
     target = rtol * math.sqrt(float(rhs_a @ rhs_a + rhs_b @ rhs_b))
     steps = 0
-    for steps in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+    while steps < max_iter:
+        steps += 1
         ha, hb = product(pa, pb)
         curvature = float(pa @ ha + pb @ hb)
         if curvature <= 0.0:
