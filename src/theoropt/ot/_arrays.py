@@ -1,5 +1,6 @@
 """Input checking (arrays, OT weights, hyperparameters) and numpy/torch round trips shared by
 the OT solvers and models.
+
 Every public entry point accepts numpy arrays or torch tensors and answers in the kind it was
 given (POT's convention): numpy in -> numpy out, a tensor on some device -> a tensor there.
 """
