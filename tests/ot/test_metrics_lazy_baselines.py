@@ -72,6 +72,8 @@ def test_point_cloud_errors() -> None:
         sinkhorn(None, None, (np.ones((3, 2)), np.ones((3, 3))), 0.1, cost="sqeuclidean")
     with pytest.raises(TypeError, match="pair"):
         sinkhorn(None, None, np.ones((3, 3)), 0.1, cost="sqeuclidean")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        sinkhorn(None, None, (torch.ones(3, 2).half(),) * 2, 0.1, cost="sqeuclidean")
     with pytest.raises(ValueError, match="method='log'"):
         sinkhorn(None, None, (np.ones((3, 2)),) * 2, 0.1, method="sns", cost="sqeuclidean")
 

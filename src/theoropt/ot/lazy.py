@@ -151,6 +151,8 @@ def sinkhorn_points(
     batch_size = check_positive_int("batch_size", batch_size)
     numpy_out = is_numpy_input(x)
     xs = to_tensor("x", x, ndim=2)
+    if xs.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"x must be float32 or float64, got {xs.dtype}")
     ys = to_tensor("y", y, ndim=2, dtype=xs.dtype, device=xs.device)
     if xs.shape[1] != ys.shape[1]:
         raise ValueError(f"x and y must have equal dimensions, got {xs.shape[1]} and {ys.shape[1]}")
