@@ -1,1 +1,19 @@
-"""Placeholder: filled by its issue."""
+"""Entropic optimal transport: log-stabilised Sinkhorn and Sinkhorn–Newton–Sparse, point-cloud
+Sinkhorn with a lazy plan, and EBiEOT / LightSB conditional models (DESIGN.md section 4)."""
+
+from theoropt.ot._arrays import SinkhornConvergenceWarning
+from theoropt.ot.ebieot import EBiEOT, LightSB
+from theoropt.ot.lazy import LazyPlan, sinkhorn_points
+from theoropt.ot.metrics import energy_distance, energy_score
+from theoropt.ot.sinkhorn import sinkhorn
+
+__all__ = [
+    "EBiEOT",
+    "LazyPlan",
+    "LightSB",
+    "SinkhornConvergenceWarning",
+    "energy_distance",
+    "energy_score",
+    "sinkhorn",
+    "sinkhorn_points",
+]

@@ -1,0 +1,108 @@
+"""Input checking (arrays, OT weights, hyperparameters) and numpy/torch round trips shared by
+the OT solvers and models.
+
+Every public entry point accepts numpy arrays or torch tensors and answers in the kind it was
+given (POT's convention): numpy in -> numpy out, a tensor on some device -> a tensor there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+ArrayLike = Any  # numpy.ndarray | torch.Tensor | nested sequences of numbers
+
+
+def is_numpy_input(value: ArrayLike) -> bool:
+    """True when ``value`` is not a torch tensor, so results are given back as numpy arrays."""
+    return not isinstance(value, torch.Tensor)
+
+
+def to_tensor(
+    name: str,
+    value: ArrayLike,
+    *,
+    ndim: int | tuple[int, ...],
+    dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """``value`` as a dense real torch tensor with ``ndim`` dimensions and finite entries.
+
+    numpy and list inputs become float64 tensors (numpy's default precision); a floating tensor
+    keeps its dtype unless ``dtype`` is given. Raises ``TypeError`` for sparse or complex input
+    and ``ValueError`` for a wrong number of dimensions or non-finite entries, naming ``name``.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided:
+            raise TypeError(f"{name} is a sparse tensor; pass a dense tensor")
+        tensor = value
+    else:
+        if hasattr(value, "toarray") or type(value).__module__.startswith("scipy.sparse"):
+            raise TypeError(f"{name} is a scipy sparse matrix; pass a dense array")
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise TypeError(f"{name} could not be read as a numeric array")
+        if np.iscomplexobj(array):
+            raise TypeError(f"{name} is complex; only real inputs are supported")
+        tensor = torch.as_tensor(array, dtype=torch.float64 if dtype is None else dtype)
+    if tensor.is_complex():
+        raise TypeError(f"{name} is complex; only real inputs are supported")
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.float64 if dtype is None else dtype)
+    if dtype is not None and tensor.dtype != dtype:
+        tensor = tensor.to(dtype)
+    if device is not None and tensor.device != device:
+        tensor = tensor.to(device)
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if tensor.ndim not in allowed:
+        want = " or ".join(str(d) for d in allowed)
+        raise ValueError(f"{name} must have {want} dimension(s), got shape {tuple(tensor.shape)}")
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return tensor
+
+
+def to_output(tensor: torch.Tensor, numpy_out: bool) -> ArrayLike:
+    """``tensor`` detached, as a numpy array when the caller passed numpy input."""
+    tensor = tensor.detach()
+    return tensor.cpu().numpy() if numpy_out else tensor
+
+
+def check_positive(name: str, value: float) -> float:
+    """``value`` as a float, or a ``ValueError`` when it is not a finite positive number."""
+    number = float(value)
+    if not np.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return number
+
+
+def check_positive_int(name: str, value: int) -> int:
+    """``value`` as an int, or a ``ValueError`` when it is not a positive integer."""
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class SinkhornConvergenceWarning(UserWarning):
+    """The solver stopped at ``max_iter`` before the marginal error reached ``tol``."""
+
+
+def histogram(name: str, value: ArrayLike | None, size: int, like: torch.Tensor) -> torch.Tensor:
+    """Weights ``value`` (uniform when ``None`` or empty) as a positive tensor like ``like``."""
+    if value is None or (not isinstance(value, torch.Tensor) and len(value) == 0):
+        return torch.full((size,), 1.0 / size, dtype=like.dtype, device=like.device)
+    weights = to_tensor(name, value, ndim=1, dtype=like.dtype, device=like.device)
+    if weights.shape[0] != size:
+        raise ValueError(f"{name} has {weights.shape[0]} entries but the cost has {size} there")
+    if bool((weights <= 0).any()):
+        raise ValueError(f"{name} must be positive; drop the points that carry zero mass")
+    return weights
+
+
+def check_balanced(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Balanced OT needs equal total masses (to 1e-6 relative)."""
+    mass_a, mass_b = float(a.sum()), float(b.sum())
+    if abs(mass_a - mass_b) > 1e-6 * max(mass_a, mass_b):
+        raise ValueError(f"a and b must have equal total mass, got {mass_a} and {mass_b}")

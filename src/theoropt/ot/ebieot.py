@@ -1,0 +1,409 @@
+"""EBiEOT (Persiianov, Asadulaev, ..., Burnaev, Korotin; ICML 2026, "Inverse Entropic Optimal
+Transport Solves Semi-supervised Learning via Data Likelihood Maximization") with the Gaussian
+mixture parameterisation, and LightSB (Korotin, Gushchin, Burnaev; ICLR 2024) as its special case.
+
+Model (DESIGN.md section 4). Potential ``f(y) = eps log sum_n w_n N(y | a_n, eps A_n)`` (``A_n``
+diagonal, at least ``min_variance / eps``), cost ``c(x, y) = -eps log sum_m v_m(x) exp(<b_m(x), y>
+/ eps)`` with ``v(x)`` on the simplex and ``b_m(x)`` from a small network. The conditional
+``pi(y|x) ∝ exp((f(y) - c(x, y)) / eps)`` is then a Gaussian mixture in closed form::
+
+    logZ_nm(x) = log v_m(x) + log w_n + (b_m^T A_n b_m + 2 a_n^T b_m) / (2 eps)
+    pi(y|x)    = sum_nm softmax(logZ(x))_nm N(y | a_n + A_n b_m(x), eps A_n)
+
+so sampling and ``log_prob`` are exact. Training alternates two steps (the stabilisation found
+in DESIGN.md): a dual step fitting the potential to the marginals, minimising
+``-mean_x f^c(x) / eps - mean_y f(y) / eps`` with ``f^c(x) = -eps LSE_nm logZ_nm(x)`` over all
+x and y seen (unpaired and the pairs' own), then a likelihood step fitting the cost to the pairs,
+minimising their negative conditional log-likelihood ``mean (c(x, y) - f(y) - f^c(x)) / eps``.
+With pairs only this is block-coordinate maximum likelihood on the pairs; with no pairs the
+cost is fixed to ``-<x, y>`` (``M = 1, v = 1, b(x) = x``) and only the dual step runs: LightSB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from theoropt.ot._arrays import (
+    ArrayLike,
+    check_positive,
+    check_positive_int,
+    is_numpy_input,
+    to_output,
+    to_tensor,
+)
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+class GaussianMixturePotential(nn.Module):
+    """``f(y) = eps log sum_n w_n N(y | a_n, eps A_n)`` with ``A_n >= min_variance / eps``."""
+
+    def __init__(
+        self, centers: torch.Tensor, eps: float, min_variance: float, init_variance: float
+    ):
+        super().__init__()
+        n, dim = centers.shape
+        self.eps = eps
+        self.floor = min_variance / eps
+        start = max(init_variance / eps - self.floor, 1e-6)
+        self.logits = nn.Parameter(torch.zeros(n, dtype=centers.dtype))
+        self.centers = nn.Parameter(centers.clone())
+        self.raw_scale = nn.Parameter(torch.full((n, dim), math.log(start), dtype=centers.dtype))
+
+    def scales(self) -> torch.Tensor:
+        """Diagonals ``A_n`` (n_potentials x dim)."""
+        return self.floor + self.raw_scale.exp()
+
+    def log_weights(self) -> torch.Tensor:
+        return torch.log_softmax(self.logits, dim=0)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """``f(y)`` for a batch ``y`` (batch x dim)."""
+        variances = self.eps * self.scales()
+        diff = y[:, None, :] - self.centers[None]
+        log_normal = -0.5 * (
+            (diff * diff / variances).sum(-1) + variances.log().sum(-1) + y.shape[1] * LOG_2PI
+        )
+        return self.eps * torch.logsumexp(self.log_weights() + log_normal, dim=1)
+
+
+class LearnedCost(nn.Module):
+    """``v(x)`` (softmax of M logits) and ``b_m(x)`` from one MLP: ``dim_x -> M (1 + dim_y)``."""
+
+    def __init__(self, dim_x: int, dim_y: int, n_costs: int, hidden: int, dtype: torch.dtype):
+        super().__init__()
+        self.n_costs, self.dim_y = n_costs, dim_y
+        self.net = nn.Sequential(
+            nn.Linear(dim_x, hidden, dtype=dtype),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden, dtype=dtype),
+            nn.SiLU(),
+            nn.Linear(hidden, n_costs * (1 + dim_y), dtype=dtype),
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log v(x), b(x))`` of shapes (batch, M) and (batch, M, dim_y)."""
+        out = self.net(x)
+        log_v = torch.log_softmax(out[:, : self.n_costs], dim=1)
+        return log_v, out[:, self.n_costs :].reshape(-1, self.n_costs, self.dim_y)
+
+
+class InnerProductCost(nn.Module):
+    """The fixed LightSB cost ``c(x, y) = -<x, y>``: ``M = 1, v = 1, b(x) = x``."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros(x.shape[0], 1, dtype=x.dtype, device=x.device), x[:, None, :]
+
+
+@dataclass
+class _Data:
+    """Validated training tensors: pairs (may be empty) and the marginal pools."""
+
+    x_pairs: torch.Tensor
+    y_pairs: torch.Tensor
+    x_pool: torch.Tensor
+    y_pool: torch.Tensor
+
+
+@dataclass
+class FitHistory:
+    """Per-step losses of the dual (marginal) and likelihood (paired) steps."""
+
+    dual: list[float] = field(default_factory=list)
+    paired_nll: list[float] = field(default_factory=list)
+
+
+class EBiEOT:
+    """Semi-supervised conditional model ``pi(y|x)`` from few pairs and unpaired x and y.
+
+    Args:
+        eps: entropic regularisation; the conditional covariances are ``eps * A_n``.
+        n_potentials: mixture components N of the potential.
+        n_costs: components M of the learned cost.
+        hidden: width of the cost network.
+        min_variance: floor on every conditional variance ``eps * A_n`` (in data units);
+            without it the mixture collapses onto the training points (DESIGN.md section 4).
+        init_variance: starting conditional variance.
+        steps, batch_size: alternating optimisation steps and their batch size.
+        lr_potential, lr_cost: Adam learning rates of the potential and of the cost network.
+        seed: seeds initialisation, batches and (by default) sampling.
+        progress: show a tqdm progress bar during ``fit``.
+        device, dtype: where and in which precision the model lives (default CPU, float32).
+    """
+
+    def __init__(
+        self,
+        eps: float = 1.0,
+        n_potentials: int = 50,
+        n_costs: int = 25,
+        *,
+        hidden: int = 64,
+        min_variance: float = 1e-3,
+        init_variance: float = 0.1,
+        steps: int = 2000,
+        batch_size: int = 256,
+        lr_potential: float = 1e-2,
+        lr_cost: float = 1e-3,
+        seed: int = 0,
+        progress: bool = True,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.eps = check_positive("eps", eps)
+        self.n_potentials = check_positive_int("n_potentials", n_potentials)
+        self.n_costs = check_positive_int("n_costs", n_costs)
+        self.hidden = check_positive_int("hidden", hidden)
+        self.min_variance = check_positive("min_variance", min_variance)
+        self.init_variance = check_positive("init_variance", init_variance)
+        self.steps = check_positive_int("steps", steps)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.lr_potential = check_positive("lr_potential", lr_potential)
+        self.lr_cost = check_positive("lr_cost", lr_cost)
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.seed, self.progress, self.dtype = int(seed), bool(progress), dtype
+        self.device = torch.device("cpu" if device is None else device)
+        self.dim_x_ = self.dim_y_ = 0
+        self.potential_: GaussianMixturePotential | None = None
+        self.cost_: nn.Module | None = None
+        self.history_ = FitHistory()
+
+    # ----------------------------------------------------------------------------- fitting
+    def _tensor(self, name: str, value: ArrayLike, dim: int | None = None) -> torch.Tensor:
+        tensor = to_tensor(name, value, ndim=2, dtype=self.dtype, device=self.device)
+        if tensor.shape[0] == 0:
+            raise ValueError(f"{name} is empty")
+        if dim is not None and tensor.shape[1] != dim:
+            raise ValueError(f"{name} has dimension {tensor.shape[1]}, expected {dim}")
+        return tensor
+
+    def _validate(
+        self,
+        x_paired: ArrayLike | None,
+        y_paired: ArrayLike | None,
+        x_unpaired: ArrayLike | None,
+        y_unpaired: ArrayLike | None,
+    ) -> _Data:
+        if (x_paired is None) != (y_paired is None):
+            raise ValueError("give both x_paired and y_paired, or neither")
+        parts = {
+            "x_paired": x_paired,
+            "y_paired": y_paired,
+            "x_unpaired": x_unpaired,
+            "y_unpaired": y_unpaired,
+        }
+        tensors = {k: self._tensor(k, v) for k, v in parts.items() if v is not None}
+        dims_x = {tensors[k].shape[1] for k in ("x_paired", "x_unpaired") if k in tensors}
+        dims_y = {tensors[k].shape[1] for k in ("y_paired", "y_unpaired") if k in tensors}
+        if len(dims_x) > 1 or len(dims_y) > 1:
+            raise ValueError(f"inconsistent dimensions: x has {dims_x}, y has {dims_y}")
+        if "x_paired" in tensors and len(tensors["x_paired"]) != len(tensors["y_paired"]):
+            raise ValueError(
+                f"x_paired has {len(tensors['x_paired'])} rows but y_paired has "
+                f"{len(tensors['y_paired'])}"
+            )
+        if not dims_x or not dims_y:
+            raise ValueError("fit needs x and y data: pairs, or unpaired x and unpaired y")
+        empty_x = torch.empty(0, *dims_x, dtype=self.dtype, device=self.device)
+        empty_y = torch.empty(0, *dims_y, dtype=self.dtype, device=self.device)
+        x_pairs = tensors.get("x_paired", empty_x)
+        y_pairs = tensors.get("y_paired", empty_y)
+        return _Data(
+            x_pairs,
+            y_pairs,
+            torch.cat([tensors.get("x_unpaired", empty_x), x_pairs]),
+            torch.cat([tensors.get("y_unpaired", empty_y), y_pairs]),
+        )
+
+    def _make_cost(self, dim_x: int, dim_y: int, has_pairs: bool) -> nn.Module:
+        if has_pairs:
+            return LearnedCost(dim_x, dim_y, self.n_costs, self.hidden, self.dtype)
+        if dim_x != dim_y:
+            raise ValueError(
+                f"without pairs the cost is fixed to -<x, y> (LightSB), which needs equal "
+                f"dimensions; got x of dimension {dim_x} and y of dimension {dim_y}"
+            )
+        return InnerProductCost()
+
+    def fit(
+        self,
+        x_paired: ArrayLike | None = None,
+        y_paired: ArrayLike | None = None,
+        x_unpaired: ArrayLike | None = None,
+        y_unpaired: ArrayLike | None = None,
+    ) -> EBiEOT:
+        """Fit on pairs ``(x_paired[i], y_paired[i])`` and/or unpaired ``x_unpaired``,
+        ``y_unpaired`` (2-D arrays, one sample per row). Returns ``self``."""
+        data = self._validate(x_paired, y_paired, x_unpaired, y_unpaired)
+        has_pairs = data.x_pairs.shape[0] > 0
+        self.dim_x_, self.dim_y_ = data.x_pool.shape[1], data.y_pool.shape[1]
+        generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        torch_state = torch.random.get_rng_state()
+        torch.manual_seed(self.seed)  # network initialisation
+        try:
+            cost = self._make_cost(data.x_pool.shape[1], data.y_pool.shape[1], has_pairs)
+        finally:
+            torch.random.set_rng_state(torch_state)
+        pick = torch.randint(len(data.y_pool), (self.n_potentials,), generator=generator)
+        potential = GaussianMixturePotential(
+            data.y_pool[pick.to(self.device)], self.eps, self.min_variance, self.init_variance
+        )
+        self.potential_, self.cost_ = potential.to(self.device), cost.to(self.device)
+        self.history_ = FitHistory()
+        dual_opt = torch.optim.Adam(potential.parameters(), lr=self.lr_potential)
+        cost_params = list(cost.parameters())
+        paired_opt = torch.optim.Adam(cost_params, lr=self.lr_cost) if cost_params else None
+
+        def batch(*tensors: torch.Tensor) -> list[torch.Tensor]:
+            size = min(self.batch_size, len(tensors[0]))
+            index = torch.randperm(len(tensors[0]), generator=generator)[:size].to(self.device)
+            return [t[index] for t in tensors]
+
+        for _ in tqdm(range(self.steps), disable=not self.progress, desc="EBiEOT fit"):
+            (xb,), (yb,) = batch(data.x_pool), batch(data.y_pool)
+            dual = self._dual_loss(xb, yb)
+            dual_opt.zero_grad(set_to_none=True)
+            dual.backward()
+            dual_opt.step()
+            self.history_.dual.append(dual.item())
+            if has_pairs and paired_opt is not None:
+                xp, yp = batch(data.x_pairs, data.y_pairs)
+                nll = self._paired_nll(xp, yp)
+                paired_opt.zero_grad(set_to_none=True)
+                nll.backward()
+                paired_opt.step()
+                self.history_.paired_nll.append(nll.item())
+        return self
+
+    # ------------------------------------------------------------------------ closed forms
+    def _fitted(self) -> tuple[GaussianMixturePotential, nn.Module]:
+        if self.potential_ is None or self.cost_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit first")
+        return self.potential_, self.cost_
+
+    def _log_z(self, log_v: torch.Tensor, drift: torch.Tensor) -> torch.Tensor:
+        """``logZ_nm(x)`` (batch, N, M) from the cost outputs ``log v(x)``, ``b(x)``.
+
+        ``b_m^T A_n b_m + 2 a_n^T b_m`` is one matrix product of ``[b_m^2, b_m]`` with
+        ``[A_n, 2 a_n]``.
+        """
+        potential = self._fitted()[0]
+        features = torch.cat([drift * drift, drift], dim=-1)  # (batch, M, 2 dim_y)
+        coefficients = torch.cat([potential.scales(), 2.0 * potential.centers], dim=-1)
+        quadratic = (features @ coefficients.T).transpose(1, 2)  # (batch, N, M)
+        return (
+            log_v[:, None, :]
+            + potential.log_weights()[None, :, None]
+            + quadratic / (2.0 * self.eps)
+        )
+
+    def _c_transform(self, log_v: torch.Tensor, drift: torch.Tensor) -> torch.Tensor:
+        """``f^c(x) = -eps LSE_nm logZ_nm(x)``."""
+        return -self.eps * torch.logsumexp(self._log_z(log_v, drift).flatten(1), dim=1)
+
+    def _dual_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``-(mean f^c(x) + mean f(y)) / eps``; the cost is held fixed (no gradient)."""
+        potential, cost = self._fitted()
+        with torch.no_grad():
+            log_v, drift = cost(x)
+        return -(self._c_transform(log_v, drift).mean() + potential(y).mean()) / self.eps
+
+    def _paired_nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``mean (c(x, y) - f(y) - f^c(x)) / eps = -mean log pi(y|x)`` (energy form), with
+        ``c(x, y) = -eps LSE_m (log v_m(x) + <b_m(x), y> / eps)``; the potential is held
+        fixed."""
+        potential, cost = self._fitted()
+        log_v, drift = cost(x)
+        with torch.no_grad():
+            f_y = potential(y)
+        cost_xy = -self.eps * torch.logsumexp(
+            log_v + (drift @ y[:, :, None])[..., 0] / self.eps, dim=1
+        )
+        return (cost_xy - f_y - self._c_transform(log_v, drift)).mean() / self.eps
+
+    def _mixture(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        potential, cost = self._fitted()
+        log_v, drift = cost(x)
+        log_weights = torch.log_softmax(self._log_z(log_v, drift).flatten(1), dim=1)
+        scales = potential.scales()
+        means = potential.centers[None, :, None, :] + scales[None, :, None, :] * drift[:, None]
+        variances = (self.eps * scales)[:, None, :].expand(-1, drift.shape[1], -1)
+        return log_weights, means.flatten(1, 2), variances.flatten(0, 1)
+
+    def _inputs(self, x: ArrayLike) -> torch.Tensor:
+        self._fitted()
+        return self._tensor("x", x, self.dim_x_)
+
+    # -------------------------------------------------------------------------- public API
+    def conditional_mixture(self, x: ArrayLike) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
+        """The exact Gaussian mixture ``pi(.|x)`` for each row of ``x``.
+
+        Returns ``(log_weights, means, variances)`` of shapes (n, K), (n, K, dim_y), (K, dim_y)
+        with ``K = N * M`` diagonal components.
+        """
+        with torch.no_grad():
+            parts = self._mixture(self._inputs(x))
+        return tuple(to_output(p, is_numpy_input(x)) for p in parts)  # type: ignore[return-value]
+
+    def log_prob(self, y: ArrayLike, x: ArrayLike) -> ArrayLike:
+        """``log pi(y_i | x_i)`` for rows of ``y`` (n x dim_y) and ``x`` (n x dim_x, or one row
+        broadcast to all y)."""
+        xs = self._inputs(x)
+        ys = self._tensor("y", y, self.dim_y_)
+        if xs.shape[0] not in (1, ys.shape[0]):
+            raise ValueError(f"x has {xs.shape[0]} rows; expected 1 or {ys.shape[0]} (as y)")
+        with torch.no_grad():
+            log_weights, means, variances = self._mixture(xs)
+            diff = ys[:, None, :] - means
+            log_normal = -0.5 * (
+                (diff * diff / variances).sum(-1) + variances.log().sum(-1) + ys.shape[1] * LOG_2PI
+            )
+            out = torch.logsumexp(log_weights + log_normal, dim=1)
+        return to_output(out, is_numpy_input(y))
+
+    def sample(self, x: ArrayLike, n_samples: int = 1, seed: int | None = None) -> ArrayLike:
+        """``n_samples`` exact draws from ``pi(.|x)`` per row of ``x``: (n, n_samples, dim_y)."""
+        n_samples = check_positive_int("n_samples", n_samples)
+        xs = self._inputs(x)
+        generator = torch.Generator(device=self.device).manual_seed(
+            self.seed + 1 if seed is None else int(seed)
+        )
+        with torch.no_grad():
+            log_weights, means, variances = self._mixture(xs)
+            component = torch.multinomial(
+                log_weights.exp(), n_samples, replacement=True, generator=generator
+            )
+            chosen = torch.gather(means, 1, component[..., None].expand(-1, -1, means.shape[-1]))
+            noise = torch.randn(
+                chosen.shape, generator=generator, dtype=chosen.dtype, device=chosen.device
+            )
+            out = chosen + noise * variances[component].sqrt()
+        return to_output(out, is_numpy_input(x))
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (scikit-learn convention)."""
+        names = (
+            "eps n_potentials n_costs hidden min_variance init_variance steps batch_size "
+            "lr_potential lr_cost seed progress device dtype"
+        ).split()
+        return {name: getattr(self, name) for name in names}
+
+
+class LightSB(EBiEOT):
+    """LightSB (Korotin, Gushchin, Burnaev; ICLR 2024): unpaired entropic OT with the quadratic
+    cost, i.e. EBiEOT with the cost fixed to ``-<x, y>`` (equivalent to ``||x - y||^2 / 2`` up to
+    terms absorbed by the potentials); ``fit(x, y)`` takes samples of the two marginals."""
+
+    def __init__(self, eps: float = 1.0, n_potentials: int = 50, **kwargs: Any):
+        super().__init__(eps=eps, n_potentials=n_potentials, n_costs=1, **kwargs)
+
+    def fit(self, x: ArrayLike, y: ArrayLike) -> LightSB:  # type: ignore[override]
+        """Fit on unpaired samples ``x`` (source) and ``y`` (target) of equal dimension."""
+        super().fit(x_unpaired=x, y_unpaired=y)
+        return self

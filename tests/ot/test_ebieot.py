@@ -1,0 +1,169 @@
+"""EBiEOT / LightSB: closed forms against numerical integration, sampling against the density,
+the LightSB special case, the Swiss-roll claim, and input errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from theoropt.ot import EBiEOT, LightSB
+from theoropt.ot.ebieot import LearnedCost
+from theoropt.ot.metrics import energy_distance
+from theoropt.ot.toy import entropic_swiss_roll
+
+GRID = np.linspace(-4.0, 4.0, 321)
+CELL = (GRID[1] - GRID[0]) ** 2
+POINTS = np.stack(np.meshgrid(GRID, GRID, indexing="ij"), -1).reshape(-1, 2)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> EBiEOT:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 2))
+    y = np.tanh(x) + 0.3 * rng.standard_normal((200, 2))
+    options = {"steps": 60, "progress": False, "dtype": torch.float64, "init_variance": 0.3}
+    return EBiEOT(eps=0.5, n_potentials=6, n_costs=3, **options).fit(x[:50], y[:50], x, y)
+
+
+def energy_form_log_density(model: EBiEOT, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Unnormalised ``(f(y) - c(x, y)) / eps`` straight from the potential and cost modules
+    (no closed-form normaliser involved)."""
+    with torch.no_grad():
+        ys, xs = torch.from_numpy(y), torch.from_numpy(np.repeat(x, len(y), 0))
+        log_v, drift = model.cost_(xs)
+        inner = torch.einsum("bmd,bd->bm", drift, ys) / model.eps
+        cost = -model.eps * torch.logsumexp(log_v + inner, dim=1)
+        return ((model.potential_(ys) - cost) / model.eps).numpy()
+
+
+def test_log_prob_integrates_to_one(fitted: EBiEOT) -> None:
+    for x in ([[0.3, -0.2]], [[1.5, 1.0]]):
+        density = np.exp(fitted.log_prob(POINTS, np.array(x)))
+        assert density.sum() * CELL == pytest.approx(1.0, abs=2e-3)
+
+
+def test_closed_form_normaliser_matches_quadrature(fitted: EBiEOT) -> None:
+    x = np.array([[-0.7, 0.4]])
+    unnormalised = energy_form_log_density(fitted, POINTS, x)
+    log_norm = np.log(np.exp(unnormalised).sum() * CELL)
+    np.testing.assert_allclose(
+        fitted.log_prob(POINTS, x), unnormalised - log_norm, rtol=0, atol=2e-3
+    )
+
+
+def test_samples_match_density(fitted: EBiEOT) -> None:
+    x = np.array([[0.8, -1.1]])
+    density = np.exp(fitted.log_prob(POINTS, x)) * CELL
+    mean = density @ POINTS
+    cov = (POINTS - mean).T @ ((POINTS - mean) * density[:, None])
+    samples = fitted.sample(x, 40_000, seed=3)[0]
+    assert samples.shape == (40_000, 2)
+    stderr = np.sqrt(np.diag(cov) / len(samples))
+    np.testing.assert_array_less(np.abs(samples.mean(0) - mean), 5 * stderr)
+    np.testing.assert_allclose(np.cov(samples.T), cov, rtol=0.05, atol=0.01)
+    # the whole distribution, not only two moments: samples vs a draw from the grid density
+    grid_draw = POINTS[
+        np.random.default_rng(1).choice(len(POINTS), 2000, p=density / density.sum())
+    ]
+    assert energy_distance(samples[:2000], grid_draw) < 5e-3
+
+
+def test_lightsb_is_ebieot_with_identity_cost() -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2)) + 1.0
+    options = {"steps": 40, "progress": False, "dtype": torch.float64}
+    light = LightSB(eps=0.4, n_potentials=5, **options).fit(x, y)
+    general = EBiEOT(eps=0.4, n_potentials=5, n_costs=1, **options).fit(x[:10], y[:10])
+    general.potential_ = light.potential_
+    identity = nn.Linear(2, 3, dtype=torch.float64)  # outputs [logit of v, b(x)] = [0, x]
+    with torch.no_grad():
+        identity.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+        identity.bias.zero_()
+    assert isinstance(general.cost_, LearnedCost)
+    general.cost_.net = identity
+    xs, ys = rng.standard_normal((50, 2)), rng.standard_normal((50, 2))
+    np.testing.assert_allclose(general.log_prob(ys, xs), light.log_prob(ys, xs), atol=1e-12)
+    np.testing.assert_allclose(general.sample(xs, 7, seed=2), light.sample(xs, 7, seed=2))
+    # and LightSB in its own (quadratic cost) form: pi(y|x) ∝ exp(-|x-y|^2 / 2 eps) v(y) with
+    # v(y) = exp((f(y) + |y|^2 / 2) / eps), normalised by quadrature
+    x0 = np.array([[0.5, -0.25]])
+    with torch.no_grad():
+        f = light.potential_(torch.from_numpy(POINTS)).numpy()
+    log_unnorm = (-0.5 * ((POINTS - x0) ** 2).sum(1) + f + 0.5 * (POINTS**2).sum(1)) / 0.4
+    log_ref = log_unnorm - np.log(np.exp(log_unnorm).sum() * CELL)
+    np.testing.assert_allclose(light.log_prob(POINTS, x0), log_ref, atol=2e-3)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured: the issue's claim does not hold in this setting. Mean conditional energy "
+        "distance over data seeds 0-2 (500 steps): EBiEOT 0.458 (0.570, 0.399, 0.405) vs "
+        "paired-only 0.359 (0.294, 0.551, 0.233); at 400 steps 0.368 vs 0.336. In the "
+        "experiment's quick runs (other draws) EBiEOT had the lower mean at 64 pairs (lower in "
+        "2 of 3 seeds at 400 steps, 3 of 3 at 500). Strict: if a change makes the claim hold, "
+        "this XPASSes and the marker must go."
+    ),
+)
+def test_swiss_roll_unpaired_data_helps_at_64_pairs() -> None:
+    """The issue's claim: EBiEOT with 64 pairs + 1024/1024 unpaired beats the same GMM model
+    fit on the 64 pairs alone (conditional energy distance over held-out x), on average over
+    three draws of the data and initialisations."""
+    truth = entropic_swiss_roll(0.1, n_support=1024, n_reference=2048)
+    semi_scores, paired_scores = [], []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        xp, yp = truth.sample_pairs(64, rng)
+        xu = truth.sample_x(1024, rng)
+        _, yu = truth.sample_pairs(1024, rng)
+        x_test = truth.sample_x(32, rng)
+        y_test = truth.sample_conditional(x_test, 200, rng)
+        options = {"eps": 0.1, "steps": 500, "batch_size": 128, "progress": False, "seed": seed}
+        semi = EBiEOT(**options).fit(xp, yp, xu, yu)
+        paired = EBiEOT(**options).fit(xp, yp)
+        semi_scores.append(energy_distance(semi.sample(x_test, 200), y_test).mean())
+        paired_scores.append(energy_distance(paired.sample(x_test, 200), y_test).mean())
+    assert np.mean(semi_scores) < np.mean(paired_scores), (semi_scores, paired_scores)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda m: m.fit(np.ones((5, 2)), np.ones((4, 2))), ValueError, "5 rows"),
+        (lambda m: m.fit(np.ones((5, 2)), None), ValueError, "both"),
+        (lambda m: m.fit(np.full((5, 2), np.nan), np.ones((5, 2))), ValueError, "x_paired"),
+        (lambda m: m.fit(np.ones((5, 2)), np.ones((5, 2)), np.ones((9, 3))), ValueError, "dim"),
+        (
+            lambda m: m.fit(x_unpaired=np.ones((5, 2)), y_unpaired=np.ones((5, 3))),
+            ValueError,
+            "LightSB",
+        ),
+        (lambda m: m.fit(np.ones(5), np.ones((5, 2))), ValueError, "dimension"),
+        (lambda m: m.fit(x_unpaired=np.ones((5, 2))), ValueError, "needs x and y"),
+        (lambda m: m.sample(np.ones((2, 2))), RuntimeError, "not fitted"),
+    ],
+)
+def test_bad_input_is_named(call, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        call(EBiEOT(steps=1, progress=False))
+
+
+def test_bad_hyperparameters_and_query_dimensions(fitted: EBiEOT) -> None:
+    with pytest.raises(ValueError, match="eps"):
+        EBiEOT(eps=-1.0)
+    with pytest.raises(ValueError, match="n_potentials"):
+        EBiEOT(n_potentials=0)
+    with pytest.raises(ValueError, match="dimension 3"):
+        fitted.sample(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="rows"):
+        fitted.log_prob(np.ones((4, 2)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.log_prob(np.array([[np.inf, 0.0]]), np.ones((1, 2)))
+
+
+def test_torch_in_torch_out(fitted: EBiEOT) -> None:
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    assert isinstance(fitted.sample(x, 2), torch.Tensor)
+    assert isinstance(fitted.sample(x.numpy(), 2), np.ndarray)
