@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import ot
 import torch
 from tabulate import tabulate
 
-import ot
 from theoropt.ot import sinkhorn
 
 

@@ -13,9 +13,9 @@ import warnings
 from pathlib import Path
 
 import torch
-from benchmarks.sinkhorn_speed import marginal_error, problem
 from tabulate import tabulate
 
+from benchmarks.sinkhorn_speed import marginal_error, problem
 from theoropt.ot import sinkhorn
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import ot
 import pytest
 import torch
 
-import ot
 from theoropt.ot import SinkhornConvergenceWarning, sinkhorn
 
 

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ot
 import torch
 
-import ot
 from theoropt.bench.experiment import Experiment, RunResult, RunSpec, StoredRun, select
 from theoropt.bench.plots import plot_band, save_figure, subplots
 from theoropt.bench.tables import markdown_table, mean_std, metric_table
