@@ -25,7 +25,7 @@ orthogonalised round-robin across ranks (:mod:`theoropt.optim.sharded`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -143,28 +143,20 @@ class _PolarDescent(TemperatureScheduled):
         grads = [gathered(p.grad).double() for p in group["params"] if p.grad is not None]
         return torch.cat([torch.linalg.svdvals(as_matrices(g, stacked)).reshape(-1) for g in grads])
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """One optimizer step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            grads = [check_grad(p, type(self).__name__) for p in params]
-            foreach = group.get("foreach")
-            foreach = True if foreach is None else foreach
-            if group["weight_decay"] != 0:
-                mt.mul_(params, 1.0 - group["lr"] * group["weight_decay"], foreach)
-            if group["use_muon"]:
-                self._muon_step(group, params, grads, foreach)
-            else:
-                self._adamw_step(group, params, grads, foreach)
-            group["step"] += 1
-        return loss
+    def _group_step(self, group: dict[str, Any]) -> None:
+        params = [p for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        grads = [check_grad(p, type(self).__name__) for p in params]
+        foreach = group.get("foreach")
+        foreach = True if foreach is None else foreach
+        if group["weight_decay"] != 0:
+            mt.mul_(params, 1.0 - group["lr"] * group["weight_decay"], foreach)
+        if group["use_muon"]:
+            self._muon_step(group, params, grads, foreach)
+        else:
+            self._adamw_step(group, params, grads, foreach)
+        group["step"] += 1
 
     def _muon_step(
         self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool

@@ -13,8 +13,10 @@ location and scale they were fitted to) and ``temperature`` (of the last step).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
@@ -32,8 +34,9 @@ def sign_steps(group: dict[str, Any]) -> int | None:
 class TemperatureScheduled(Optimizer):
     """Base of optimizers with the Softsign phase clock (see the module docstring).
 
-    Subclasses provide :meth:`_temperature_samples`. A distributed subclass reduces the
-    statistics across ranks by overriding :meth:`_temperature_statistics` alone.
+    Subclasses provide :meth:`_group_step` and :meth:`_temperature_samples`; the samples are
+    gathered whole across ranks for sharded (``DTensor``) parameters, so every rank fits the
+    same schedule (:mod:`theoropt.optim.sharded`).
     """
 
     temperature_tmin: float = 1.0
@@ -54,6 +57,21 @@ class TemperatureScheduled(Optimizer):
     def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
         """The 1-D statistics of ``group`` the schedule is fitted to (local to this process)."""
         raise NotImplementedError
+
+    def _group_step(self, group: dict[str, Any]) -> None:
+        """Update the parameters of one group (gradients already computed)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """One optimizer step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._group_step(group)
+        return loss
 
     def _temperature_statistics(self, group: dict[str, Any]) -> tuple[float, float]:
         """Robust ``(location, scale)`` of the group's statistics: median and median deviation."""

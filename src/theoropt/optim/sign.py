@@ -16,7 +16,7 @@ default) after ``sign_fraction * total_steps`` steps, with the temperatures of
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -63,17 +63,6 @@ class _SignDescent(TemperatureScheduled):
             if p.grad is not None
         ]
         return torch.cat([gathered(b.detach()).reshape(-1).to(torch.float64) for b in buffers])
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """One optimizer step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            self._group_step(group)
-        return loss
 
     def _update_momentum(
         self, params: list[Tensor], beta: float, dampening: float, foreach: bool
