@@ -9,6 +9,7 @@ import torch
 from sklearn.linear_model import LogisticRegression as SklearnLogistic
 
 from theoropt.convex.problems import (
+    WITHOUT_GLOBAL_L,
     Cosh,
     Quartic,
     get_problem,
@@ -77,6 +78,7 @@ def test_l0l1_problems(problem):
     assert problem.fun(problem.solution) == pytest.approx(problem.f_star, abs=1e-20)
     assert np.linalg.norm(problem.jac(problem.solution)) < 1e-9
     assert problem.L is None
+    assert problem.name.split("-")[0] in WITHOUT_GLOBAL_L
     assert problem.fun(x) > 3 * problem.f_star + 1  # starts far from the optimum
 
 

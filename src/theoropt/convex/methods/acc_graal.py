@@ -16,6 +16,11 @@ iteration evaluates f and g at ``xt_{k+1}`` and ``xb_{k+1}`` (two gradient evalu
 first iteration reuses the evaluation at x_0 because ``xb_1 = x_0``). This recursion was
 checked numerically (accelerated rate, see docs/convex.md); the defaults
 ``theta = 0.5, gamma = 1`` (``nu = 1/8``) were chosen by the experiment documented there.
+
+Safeguard (ours, not in the paper): if f or ∇f overflows at a trial point (e.g. eta0 = 1e4 on
+an exponential objective), the method restarts from its last finite output ``xb`` with
+``eta0 = eta_k / 10``; the evaluations spent are counted. ``restart_on_overflow=False`` turns
+this off (the run then stops as diverged).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import math
 from theoropt.convex.arrays import Array
 from theoropt.convex.curvature import inverse_curvature
 from theoropt.convex.methods.base import Iterate, Method
-from theoropt.convex.oracle import NumericalBreakdown, Oracle
+from theoropt.convex.oracle import NonFiniteEvaluation, NumericalBreakdown, Oracle
 from theoropt.convex.validation import positive
 
 DEFAULT_THETA = 0.5
@@ -42,7 +47,8 @@ class AcceleratedGRAAL(Method):
 
     ``eta0`` (default 1e-10, the paper's suggestion: far below any 1/L, so no knowledge of L
     is used); ``theta`` (default 0.5) and ``gamma`` (default 1.0); ``nu`` defaults to the value
-    the coupling ``4 nu theta (1 + gamma)² = gamma`` gives, and if passed must satisfy it.
+    the coupling ``4 nu theta (1 + gamma)² = gamma`` gives, and if passed must satisfy it;
+    ``restart_on_overflow`` (default True) is the safeguard described in the module docstring.
     """
 
     name = "acc-graal"
@@ -56,9 +62,11 @@ class AcceleratedGRAAL(Method):
         theta: float = DEFAULT_THETA,
         gamma: float = DEFAULT_GAMMA,
         nu: float | None = None,
+        restart_on_overflow: bool = True,
     ):
         super().__init__(oracle, x0)
         self.eta = positive("eta0", eta0)
+        self.restart_on_overflow = bool(restart_on_overflow)
         self.theta = positive("theta", theta)
         self.gamma = positive("gamma", gamma)
         self.nu = coupled_nu(self.theta, self.gamma)
@@ -71,14 +79,27 @@ class AcceleratedGRAAL(Method):
                 )
 
     def start(self) -> Iterate:
-        self.x = self.xt = self.xb = self.x0
-        self.ft, self.gt = self.oracle(self.x0)
-        self.fb, self.gb = self.ft, self.gt
-        self.H = self.H_prev = self.eta_prev = self.eta
-        self.beta = 1.0
+        f, grad = self.oracle(self.x0)
+        self._restart(self.x0, f, grad, self.eta)
         return Iterate(self.xb, self.fb, self.gb, self.eta)
 
+    def _restart(self, x: Array, f: float, grad: Array, eta: float) -> None:
+        self.x = self.xt = self.xb = x
+        self.ft, self.fb, self.gt, self.gb = f, f, grad, grad
+        self.eta = self.H = self.H_prev = self.eta_prev = eta
+        self.beta = 1.0
+
     def step(self) -> Iterate:
+        try:
+            return self._step()
+        except NonFiniteEvaluation:
+            smaller = self.eta / 10
+            if not self.restart_on_overflow or smaller <= 0.0:
+                raise
+            self._restart(self.xb, self.fb, self.gb, smaller)
+            return Iterate(self.xb, self.fb, self.gb, smaller)
+
+    def _step(self) -> Iterate:
         eta, growth = self.eta, 1 + self.gamma
         alpha = growth * eta / (self.H + growth * eta)
         x_next = self.x - eta * self.gt

@@ -33,6 +33,7 @@ _FACTORIES: dict[str, Callable[[], Problem]] = {
     "cosh": Cosh,
 }
 PROBLEMS = tuple(_FACTORIES)
+WITHOUT_GLOBAL_L = frozenset({"quartic", "cosh"})  # known without building the problem
 
 
 @cache
@@ -45,6 +46,7 @@ def get_problem(name: str) -> Problem:
 
 __all__ = [
     "PROBLEMS",
+    "WITHOUT_GLOBAL_L",
     "Cosh",
     "LogisticRegression",
     "Problem",
