@@ -9,7 +9,7 @@ import pytest
 
 from theoropt.convex import inverse_curvature, minimize
 from theoropt.convex.problems import get_problem
-from theoropt.convex.study import run_solver
+from theoropt.convex.study import evals_to_reach, fitted_slope, run_solver
 
 CONVERGING = ("adgd", "graal", "adaptive-graal", "acc-graal")
 
@@ -108,3 +108,20 @@ def test_acc_graal_from_eta0_1e_minus_10_has_positive_steps_and_converges():
     )
     assert result.success
     assert np.all(result.history["step"] > 0)
+
+
+def test_acc_graal_has_the_accelerated_exponent():
+    """Verification of the (unverified) transcription: on the ill-conditioned random quadratic,
+    acc-graal's evaluations-to-eps exponent is Nesterov's (accelerated), about half of the
+    GD-like methods' (see docs/convex.md for why the absolute exponents are not 1 and 1/2)."""
+    problem = get_problem("quadratic-random")
+    levels = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7]
+    slopes = {}
+    for method in ("acc-graal", "nesterov", "adgd"):
+        trace = run_solver(
+            problem, method, problem.starting_point(0), max_njev=10_000, target=levels[-1]
+        )
+        slopes[method] = fitted_slope(levels, [evals_to_reach(trace, eps) for eps in levels])
+    assert slopes["nesterov"] < 0.6 * slopes["adgd"]  # the problem separates the two classes
+    assert slopes["acc-graal"] < 0.6 * slopes["adgd"]
+    assert abs(slopes["acc-graal"] - slopes["nesterov"]) < 0.15

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeResult
 from scipy.optimize import minimize as scipy_minimize
+from threadpoolctl import threadpool_limits
 
 from theoropt.convex.minimize import minimize
 from theoropt.convex.problems import Problem
@@ -50,11 +51,27 @@ def run_solver(
 ) -> Trace:
     """Run ``method`` from ``x0`` until relative suboptimality ``<= target`` or ``max_njev``
     gradient evaluations. ``gd``/``nesterov`` get ``L`` from the problem; ``"lbfgs"`` runs
-    scipy's L-BFGS-B (one evaluation per function/gradient call)."""
+    scipy's L-BFGS-B (one evaluation per function/gradient call). BLAS is limited to one
+    thread while it runs."""
     f0 = problem.fun(x0)
     gap0 = f0 - problem.f_star
-    if method == LBFGS:
-        return _run_lbfgs(problem, x0, max_njev=max_njev, target=target, gap0=gap0)
+    # One BLAS thread: on a small shared machine a multithreaded dot on 10^4 entries can wait
+    # milliseconds for a busy core, which would dominate the timings being compared.
+    with threadpool_limits(limits=1):
+        if method == LBFGS:
+            return _run_lbfgs(problem, x0, max_njev=max_njev, target=target, gap0=gap0)
+        return _run_method(problem, method, x0, max_njev, target, gap0, options)
+
+
+def _run_method(
+    problem: Problem,
+    method: str,
+    x0: np.ndarray,
+    max_njev: int,
+    target: float,
+    gap0: float,
+    options: Mapping[str, Any] | None,
+) -> Trace:
     options = dict(options or {})
     if needs_smoothness(method):
         if problem.L is None:
@@ -140,11 +157,17 @@ def time_to_reach(trace: Trace, eps: float) -> float:
     return float(trace.time[hits[0]]) if hits.size else math.nan
 
 
-def fitted_slope(epsilons: Sequence[float], evals: Sequence[float]) -> float:
-    """Least-squares slope of ``log(evals)`` against ``log(1/eps)`` over the finite pairs
-    (theory: 1/2 for accelerated methods, 1 for gradient-descent-like methods on convex,
-    not strongly convex problems); NaN with fewer than 3 points."""
+def fitted_slope(
+    epsilons: Sequence[float], evals: Sequence[float], *, tail: int | None = None
+) -> float:
+    """Least-squares slope of ``log(evals)`` against ``log(1/eps)`` over the finite pairs, or
+    over the ``tail`` smallest eps reached (which leaves out the warm-up of methods that start
+    from a tiny stepsize). Worst-case theory: 1/2 for accelerated methods, 1 for
+    gradient-descent-like ones on convex, not strongly convex problems. NaN with fewer than 3
+    points."""
     pairs = [(e, n) for e, n in zip(epsilons, evals, strict=True) if np.isfinite(n) and n > 0]
+    if tail is not None:
+        pairs = sorted(pairs, key=lambda pair: pair[0])[:tail]
     if len(pairs) < 3:
         return math.nan
     x = np.log([1 / e for e, _ in pairs])
@@ -174,12 +197,12 @@ def summarize(trace: Trace, problem: Problem) -> tuple[dict[str, float], dict[st
     }
     for eps in EPSILONS:
         metrics[f"evals_to_{eps:.0e}"] = evals_to_reach(trace, eps)
-    scale = problem.L if problem.L is not None else 1.0
+    step_scale = problem.L if problem.L is not None else 1.0
     curves = {
         "njev": thin(trace.njev),
         "time": thin(trace.time),
         "subopt": thin(trace.subopt),
-        "step_times_L": thin(trace.step * scale),
+        "step_times_L": thin(trace.step * step_scale),
         "iteration": thin(np.arange(trace.subopt.size, dtype=float)),
     }
     return metrics, curves

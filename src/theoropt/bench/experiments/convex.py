@@ -36,6 +36,7 @@ ROBUST_ETA0 = (1e-4, 1.0, 1e4)
 TARGET = 1e-10  # runs stop at this relative suboptimality (below the rate study's 1e-8)
 # Problems that are not strongly convex (or only negligibly): the rate study's subjects.
 RATE_PROBLEMS = ("quadratic-random", "quadratic-nesterov", "quartic")
+RATE_TAIL = 4
 THEORY_SLOPE = {"gd": 1.0, "adgd": 1.0, "graal": 1.0, "adaptive-graal": 1.0}
 TUNING_GRID = [(theta, gamma) for theta in (0.1, 0.3, 0.5, 1.0) for gamma in (0.5, 1.0, 2.0)]
 
@@ -287,11 +288,15 @@ def _rate_study(main: Sequence[StoredRun], figures: Path) -> list[str]:
     lines = [
         "### Rate study: gradient evaluations to eps against 1/eps",
         "",
-        "Fitted slope of log(evaluations) against log(1/eps) for eps = 1e-2 ... 1e-8 (the "
-        "levels each run reached; at least 3 needed). Worst-case theory: 1 for GD-like methods, "
-        "1/2 for accelerated ones; on a spectrum denser near zero than the worst case (our random "
-        "quadratic has eigenvalues L u², u uniform) both exponents shrink, by the same factor "
-        "(2/3 and 1/3 there), so the ratio 2 between them is the testable claim.",
+        "Slope of log(evaluations) against log(1/eps), eps = relative suboptimality 1e-2 ... "
+        "1e-8 (mean over seeds; only levels reached from every start; at least 3 needed), "
+        f"fitted over all levels and over the {RATE_TAIL} smallest (the latter leaves out the "
+        "warm-up from eta0 = 1e-10). The worst-case exponents 1 (GD-like) and 1/2 "
+        "(accelerated) are upper bounds; on a given problem both exponents move with the "
+        "spectrum and the start (our random quadratic has eigenvalues L u², u uniform: "
+        "predicted 2/3 and 1/3; on the finite worst-case quadratic the tail turns linear), so "
+        "the testable signature of acceleration is an exponent about half that of the "
+        "GD-like methods on the same problem.",
         "",
     ]
     rows = []
@@ -300,8 +305,9 @@ def _rate_study(main: Sequence[StoredRun], figures: Path) -> list[str]:
         for method, runs in _by_method(select(main, problem=problem)).items():
             evals = [_mean_metric(runs, f"evals_to_{eps:.0e}") for eps in EPSILONS]
             slope = fitted_slope(EPSILONS, evals)
-            theory = THEORY_SLOPE.get(method, 0.5 if method != LBFGS else math.nan)
-            rows.append([problem, method, f"{slope:.2f}", f"{theory:g}"])
+            tail = fitted_slope(EPSILONS, evals, tail=RATE_TAIL)
+            expected = THEORY_SLOPE.get(method, 0.5 if method != LBFGS else math.nan)
+            rows.append([problem, method, f"{slope:.2f}", f"{tail:.2f}", f"{expected:g}"])
             finite = [(1 / e, n) for e, n in zip(EPSILONS, evals, strict=True) if math.isfinite(n)]
             if finite:
                 ax.loglog(*zip(*finite, strict=True), marker="o", label=method)
@@ -311,7 +317,16 @@ def _rate_study(main: Sequence[StoredRun], figures: Path) -> list[str]:
         ax.legend(fontsize="x-small")
     path = save_figure(fig, figures / "convex_rates.png")
     lines += [
-        markdown_table(["problem", "method", "fitted slope", "worst-case theory"], rows),
+        markdown_table(
+            [
+                "problem",
+                "method",
+                "slope (all levels)",
+                f"slope ({RATE_TAIL} smallest)",
+                "worst-case theory",
+            ],
+            rows,
+        ),
         "",
         f"![evaluations to eps](figures/{path.name})",
         "",

@@ -45,7 +45,3 @@ class Problem(ABC):
     def f_star(self) -> float:
         """The optimal value f* (cached)."""
         return self._optimal_value()
-
-    def relative_suboptimality(self, values: np.ndarray, x0: np.ndarray) -> np.ndarray:
-        """``(f - f*) / (f(x0) - f*)`` for an array of objective values."""
-        return (np.asarray(values, dtype=float) - self.f_star) / (self.fun(x0) - self.f_star)
