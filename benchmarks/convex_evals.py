@@ -25,7 +25,7 @@ def main() -> None:
     arguments = parse_arguments(__doc__.splitlines()[0])
     problems = ["quadratic-random", "logreg-mushrooms", "logreg-mushrooms-weak"]
     if not arguments.quick:
-        problems += ["quadratic-nesterov", "logreg-w8a", "logreg-a9a", "logreg-a9a-weak"]
+        problems += ["quadratic-nesterov", "logreg-w8a", "logreg-a9a"]
     rows = []
     for name in problems:
         problem = get_problem(name)

@@ -89,8 +89,3 @@ def to_float(value: Any) -> float:
     if np.iscomplexobj(array):
         raise TypeError("fun returned a complex value; only real objectives are supported")
     return float(array.reshape(()))
-
-
-def copy(a: Array) -> Array:
-    """An independent copy of an iterate."""
-    return a.clone() if is_tensor(a) else a.copy()

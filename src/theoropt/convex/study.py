@@ -15,7 +15,7 @@ from scipy.optimize import OptimizeResult
 from scipy.optimize import minimize as scipy_minimize
 from threadpoolctl import threadpool_limits
 
-from theoropt.convex.minimize import minimize
+from theoropt.convex.minimize import STATUS_NON_FINITE, minimize
 from theoropt.convex.problems import Problem
 
 EPSILONS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
@@ -97,7 +97,7 @@ def _run_method(
         njev=history["njev"],
         time=history["time"],
         step=history["step"],
-        diverged=result.status == 2,
+        diverged=result.status == STATUS_NON_FINITE,
         message=result.message,
     )
 
