@@ -37,12 +37,19 @@ def main() -> None:
             seconds[method] = time_to_reach(trace, EPS)
 
         def ratio(a: float, b: float) -> str:
-            return f"{a / b:.2f}" if math.isfinite(a) and math.isfinite(b) else "n/a"
+            if math.isfinite(a) and math.isfinite(b):
+                return f"{a / b:.2f}"
+            if math.isfinite(a):  # b did not reach EPS within BUDGET evaluations
+                return f"< {a / BUDGET:.2f}"
+            return "n/a"
 
         rows.append(
             [
                 name,
-                *(f"{evals[m]:.0f}" for m in ("acc-graal", "nesterov", "adgd", LBFGS)),
+                *(
+                    f"{evals[m]:.0f}" if math.isfinite(evals[m]) else f"> {BUDGET}"
+                    for m in ("acc-graal", "nesterov", "adgd", LBFGS)
+                ),
                 ratio(evals["acc-graal"], evals["nesterov"]),
                 ratio(evals["acc-graal"], evals["adgd"])
                 + (" (acceleration matters)" if name in ACCELERATION_MATTERS else ""),
