@@ -61,3 +61,5 @@ def test_execute_is_deterministic_and_report_renders(tmp_path):
         assert f"figures/{figure}.png" in text
     assert "Where accelerated GRAAL wins and loses" in text
     assert "Robustness" in text and "(theta, gamma) sweep" in text
+    partial = EXPERIMENT.report(runs[:3], tmp_path / "partial")  # an interrupted store
+    assert "convex_subopt_evals.png" in partial

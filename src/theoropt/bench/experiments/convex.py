@@ -241,6 +241,8 @@ def _verdict(main: Sequence[StoredRun], problems: list[str]) -> list[str]:
     rows, statements = [], []
     for problem in problems:
         runs = select(main, problem=problem)
+        if not select(runs, method="acc-graal"):
+            continue  # a partial store (interrupted run): nothing to compare yet
         budget = float(runs[0].spec.config["budget"])
         mine = _evals_bound(select(runs, method="acc-graal"), budget)
         others = {
@@ -255,10 +257,10 @@ def _verdict(main: Sequence[StoredRun], problems: list[str]) -> list[str]:
             [
                 problem,
                 f"{mine[0]:.0f}" if mine[1] else f"> {mine[0]:.0f}",
-                compared["nesterov"][0] if "nesterov" in compared else "no global L",
-                compared["adgd"][0],
+                compared["nesterov"][0] if "nesterov" in compared else "no global L / not run",
+                compared.get("adgd", ("not run",))[0],
                 f"{best_free} ({compared[best_free][0]})" if best_free else "none reached",
-                compared[LBFGS][0],
+                compared.get(LBFGS, ("not run",))[0],
             ]
         )
         outcome = {
