@@ -74,6 +74,7 @@ def test_non_finite_values_stop_with_the_iteration_named():
     result = minimize(fun, np.ones(2), lambda x: 2 * x, method="gd", L=4.0, tol=0.0)
     assert not result.success and result.status == 2
     assert "iteration 3" in result.message and "non-finite" in result.message
+    assert result.nit == 2 and np.isfinite(result.fun) and len(result.history["f"]) == 3
     at_start = minimize(lambda x: float("inf"), np.ones(2), lambda x: x, method="adgd")
     assert not at_start.success and "starting point" in at_start.message
 

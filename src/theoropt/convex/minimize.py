@@ -142,18 +142,20 @@ def minimize(
     recorder = _Recorder(oracle, _synchronizer(x))
 
     nit, status, message = 0, STATUS_MAX_ITER, f"reached max_iter={max_iter}"
-    iterate, f, grad = Iterate(x, None, None, float("nan")), float("nan"), x
+    iterate = Iterate(x, None, None, float("nan"))
+    f, grad = float("nan"), None
     current = 0  # the iteration being computed (0: the evaluation at x0)
-    try:
-        iterate = recorder.timed(solver.start)
-        f, grad, grad_norm = recorder.record(iterate)
+    try:  # the result keeps the last iterate whose f and gradient were finite
+        candidate = recorder.timed(solver.start)
+        f, grad, grad_norm = recorder.record(candidate)
+        iterate = candidate
         if grad_norm <= tol:
             status, message = STATUS_CONVERGED, f"gradient norm {grad_norm:.3g} <= tol"
         while status == STATUS_MAX_ITER and nit < max_iter:
             current = nit + 1
-            iterate = recorder.timed(solver.step)
-            nit = current
-            f, grad, grad_norm = recorder.record(iterate)
+            candidate = recorder.timed(solver.step)
+            f, grad, grad_norm = recorder.record(candidate)
+            iterate, nit = candidate, current
             if grad_norm <= tol:
                 status, message = STATUS_CONVERGED, f"gradient norm {grad_norm:.3g} <= tol"
             elif callback is not None and _callback_stops(
