@@ -49,48 +49,50 @@ MODES: dict[str, dict] = {
     },
     "default": {
         "problems": (
-            "logreg-mushrooms",
-            "logreg-mushrooms-weak",
-            "logreg-w8a",
-            "logreg-a9a",
             "quadratic-random",
             "quadratic-nesterov",
             "quartic",
             "cosh",
+            "logreg-mushrooms",
+            "logreg-mushrooms-weak",
+            "logreg-a9a",
+            "logreg-a9a-weak",
+            "logreg-w8a",
+            "logreg-w8a-weak",
         ),
         "budget": 10_000,
-        "robust_problems": ("logreg-mushrooms", "quadratic-random", "cosh", "quartic"),
-        "tuning_problems": ("logreg-mushrooms", "quadratic-random", "cosh"),
+        "robust_problems": ("quadratic-random", "quartic", "cosh", "logreg-mushrooms"),
+        "tuning_problems": ("quadratic-random", "cosh", "logreg-mushrooms"),
     },
     "full": {
         "problems": (
-            "logreg-mushrooms",
-            "logreg-mushrooms-weak",
-            "logreg-w8a",
-            "logreg-w8a-weak",
-            "logreg-a9a",
-            "logreg-a9a-weak",
             "quadratic-random",
             "quadratic-nesterov",
             "quartic",
             "cosh",
+            "logreg-mushrooms",
+            "logreg-mushrooms-weak",
+            "logreg-a9a",
+            "logreg-a9a-weak",
+            "logreg-w8a",
+            "logreg-w8a-weak",
         ),
         "budget": 30_000,
         "robust_problems": (
+            "quadratic-random",
+            "quadratic-nesterov",
+            "quartic",
+            "cosh",
             "logreg-mushrooms",
             "logreg-w8a",
-            "quadratic-random",
-            "quadratic-nesterov",
-            "cosh",
-            "quartic",
         ),
         "tuning_problems": (
-            "logreg-mushrooms",
-            "logreg-mushrooms-weak",
             "quadratic-random",
             "quadratic-nesterov",
-            "cosh",
             "quartic",
+            "cosh",
+            "logreg-mushrooms",
+            "logreg-mushrooms-weak",
         ),
     },
 }
@@ -109,25 +111,27 @@ class ConvexExperiment(Experiment):
     default_seeds = 3
 
     def plan(self, mode: str, seeds: int, done: Sequence[StoredRun]) -> list[RunSpec]:
+        """Problem by problem (cheapest first), its main, robustness and tuning runs, so that
+        an interrupted run leaves complete results for the problems it got through."""
         setting = MODES[mode]
         budget = setting["budget"]
         specs = []
         for problem in setting["problems"]:
             for method in METHODS:
-                if not _applicable(method, problem):
-                    continue
-                options = {"eta0": DEFAULT_ETA0} if method in PARAMETER_FREE else {}
-                specs += self._specs(mode, "main", method, problem, budget, options, seeds)
-        for problem in setting["robust_problems"]:
-            for method in PARAMETER_FREE:
-                for eta0 in ROBUST_ETA0:
-                    specs += self._specs(
-                        mode, "robust", method, problem, budget, {"eta0": eta0}, seeds
-                    )
-        for problem in setting["tuning_problems"]:
-            for theta, gamma in TUNING_GRID:
-                options = {"theta": theta, "gamma": gamma}
-                specs += self._specs(mode, "tuning", "acc-graal", problem, budget, options, 1)
+                if _applicable(method, problem):
+                    options = {"eta0": DEFAULT_ETA0} if method in PARAMETER_FREE else {}
+                    specs += self._specs(mode, "main", method, problem, budget, options, seeds)
+            if problem in setting["robust_problems"]:
+                for method in PARAMETER_FREE:
+                    for eta0 in ROBUST_ETA0:
+                        options = {"eta0": eta0}
+                        specs += self._specs(
+                            mode, "robust", method, problem, budget, options, seeds
+                        )
+            if problem in setting["tuning_problems"]:
+                for theta, gamma in TUNING_GRID:
+                    options = {"theta": theta, "gamma": gamma}
+                    specs += self._specs(mode, "tuning", "acc-graal", problem, budget, options, 1)
         return specs
 
     def _specs(self, mode, stage, method, problem, budget, options, seeds) -> list[RunSpec]:
