@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
 
 from theoropt.bench.experiment import Experiment, RunResult, RunSpec, StoredRun, select
 from theoropt.bench.plots import plot_band, save_figure, subplots
@@ -197,10 +199,20 @@ def _by_method(runs: Sequence[StoredRun]) -> dict[str, list[StoredRun]]:
     return groups
 
 
+METHOD_COLORS = dict(zip(METHODS, colormaps["tab10"].colors, strict=False))
+
+
+def _plot_methods(ax: Axes, runs: Sequence[StoredRun], x: str, y: str, **scales: bool) -> None:
+    """``plot_band`` with one fixed colour per method across all panels and figures."""
+    groups = _by_method(runs)
+    ax.set_prop_cycle(color=[METHOD_COLORS[method] for method in groups])
+    plot_band(ax, groups, x, y, **scales)
+
+
 def _curve_figure(main: Sequence[StoredRun], problems: list[str], x: str, path: Path) -> str:
     fig, axes = subplots(len(problems))
     for ax, problem in zip(axes, problems, strict=True):
-        plot_band(ax, _by_method(select(main, problem=problem)), x, "subopt", log_y=True)
+        _plot_methods(ax, select(main, problem=problem), x, "subopt", log_y=True)
         ax.set_title(problem, fontsize="small")
         ax.set_ylabel("relative suboptimality")
         ax.set_xlabel("gradient evaluations" if x == "njev" else "solver seconds")
@@ -342,7 +354,12 @@ def _rate_study(main: Sequence[StoredRun], figures: Path) -> list[str]:
             rows.append([problem, method, f"{slope:.2f}", f"{tail:.2f}", str(expected)])
             finite = [(1 / e, n) for e, n in zip(EPSILONS, evals, strict=True) if math.isfinite(n)]
             if finite:
-                ax.loglog(*zip(*finite, strict=True), marker="o", label=method)
+                ax.loglog(
+                    *zip(*finite, strict=True),
+                    marker="o",
+                    label=method,
+                    color=METHOD_COLORS[method],
+                )
         ax.set_title(problem, fontsize="small")
         ax.set_xlabel("1/eps")
         ax.set_ylabel("gradient evaluations")
@@ -373,7 +390,7 @@ def _stepsizes(main: Sequence[StoredRun], problems: list[str], figures: Path) ->
     fig, axes = subplots(len(smooth))
     for ax, problem in zip(axes, smooth, strict=True):
         runs = [r for r in select(main, problem=problem) if r.spec.method in PARAMETER_FREE]
-        plot_band(ax, _by_method(runs), "iteration", "step_times_L", log_x=True, log_y=True)
+        _plot_methods(ax, runs, "iteration", "step_times_L", log_x=True, log_y=True)
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
         ax.set_title(problem, fontsize="small")
         ax.set_ylabel("eta_k * L  (1 = the step 1/L)")
