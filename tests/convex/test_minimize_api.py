@@ -157,3 +157,16 @@ def test_non_scalar_objective_and_wrong_gradient_type():
         minimize(quad, np.ones(3), lambda x: torch.ones(3), method="adgd")
     with pytest.raises(ValueError, match="does not depend on x"):
         minimize(lambda x: torch.tensor(1.0), torch.ones(3), method="adgd")
+
+
+def test_matrix_shaped_variables():
+    target = np.arange(6.0).reshape(2, 3)
+    result = minimize(
+        lambda x: float(np.sum((x - target) ** 2)),
+        np.zeros((2, 3)),
+        lambda x: 2 * (x - target),
+        method="acc-graal",
+        tol=1e-10,
+    )
+    assert result.success and result.x.shape == (2, 3)
+    np.testing.assert_allclose(result.x, target, atol=1e-10)
