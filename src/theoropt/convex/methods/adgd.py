@@ -1,0 +1,48 @@
+"""Adaptive gradient descent, AdGD (Malitsky & Mishchenko, "Adaptive gradient descent without
+descent", ICML 2020, Algorithm 1):
+
+    lam_k   = min( sqrt(1 + theta_{k-1}) lam_{k-1},
+                   ||x_k - x_{k-1}|| / (2 ||∇f(x_k) - ∇f(x_{k-1})||) )
+    x_{k+1} = x_k - lam_k ∇f(x_k),   theta_k = lam_k / lam_{k-1},
+
+with ``lam_0 = eta0``, ``theta_0 = +inf`` and ``x_1 = x_0 - lam_0 ∇f(x_0)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from theoropt.convex.arrays import Array, norm
+from theoropt.convex.methods.base import Iterate, Method
+from theoropt.convex.oracle import Oracle
+from theoropt.convex.validation import positive
+
+
+class AdGD(Method):
+    """AdGD; ``eta0`` (default 1e-10) is the first stepsize, tiny so that no knowledge of L
+    is assumed."""
+
+    name = "adgd"
+
+    def __init__(self, oracle: Oracle, x0: Array, *, eta0: float = 1e-10):
+        super().__init__(oracle, x0)
+        self.lam = positive("eta0", eta0)
+        self.theta = math.inf
+
+    def start(self) -> Iterate:
+        self.x = self.x0
+        self.f, self.grad = self.oracle(self.x)
+        self.x_prev = self.grad_prev = None
+        return Iterate(self.x, self.f, self.grad, self.lam)
+
+    def step(self) -> Iterate:
+        if self.x_prev is not None:
+            gap = norm(self.grad - self.grad_prev)
+            local = norm(self.x - self.x_prev) / (2 * gap) if gap > 0 else math.inf
+            lam = min(math.sqrt(1 + self.theta) * self.lam, local)
+            if math.isfinite(lam):  # both bounds infinite: no information, keep the stepsize
+                self.theta, self.lam = lam / self.lam, lam
+        self.x_prev, self.grad_prev = self.x, self.grad
+        self.x = self.x - self.lam * self.grad
+        self.f, self.grad = self.oracle(self.x)
+        return Iterate(self.x, self.f, self.grad, self.lam)

@@ -1,0 +1,199 @@
+"""``minimize``: one entry point for every solver, returning a ``scipy.optimize.OptimizeResult``.
+
+Stopping rule: the run stops successfully at the first iterate whose gradient has Euclidean
+norm ``<= tol``; otherwise after ``max_iter`` iterations, when the callback asks to stop, or
+(``success=False``, status 2, the message naming the iteration) when f or its gradient is not
+finite or the stepsize is no longer a finite positive number. The gradient norm is measured at
+the iterate the method reports (``Iterate.x``); when the method did not evaluate there
+(Nesterov's ``x_k``) the driver does, for monitoring only: such evaluations are counted in
+``nmonitor``, not in ``nfev`` / ``njev``, and their time is excluded from ``history["time"]``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.optimize import OptimizeResult
+
+from theoropt.convex.arrays import Array, as_iterate, is_tensor, norm
+from theoropt.convex.methods import METHODS, Iterate, Method
+from theoropt.convex.oracle import NumericalBreakdown, Oracle
+from theoropt.convex.validation import non_negative, positive_int
+
+STATUS_CONVERGED, STATUS_MAX_ITER, STATUS_NON_FINITE, STATUS_CALLBACK = 0, 1, 2, 99
+HISTORY_KEYS = ("f", "grad_norm", "step", "njev", "time")
+
+
+def make_method(name: str, oracle: Oracle, x0: Array, options: dict[str, Any]) -> Method:
+    """Instantiate the solver ``name`` with ``options``, naming unknown or missing options."""
+    if not isinstance(name, str) or name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    cls = METHODS[name]
+    keyword_only = [
+        p for p in inspect.signature(cls.__init__).parameters.values() if p.kind == p.KEYWORD_ONLY
+    ]
+    accepted = [p.name for p in keyword_only]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"method {name!r} does not take option(s) {', '.join(unknown)}; "
+            f"its options are: {', '.join(accepted) or '(none)'}"
+        )
+    missing = [p.name for p in keyword_only if p.default is p.empty and p.name not in options]
+    if missing:
+        raise TypeError(f"method {name!r} needs option(s) {', '.join(missing)}")
+    return cls(oracle, x0, **options)
+
+
+class _Recorder:
+    """Per-iterate history, monitoring evaluations and solver time."""
+
+    def __init__(self, oracle: Oracle, synchronize: Callable[[], None]):
+        self.oracle = oracle
+        self.synchronize = synchronize
+        self.rows: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
+        self.solver_time = 0.0
+        self.nmonitor = 0
+
+    def timed(self, action: Callable[[], Iterate]) -> Iterate:
+        start = time.perf_counter()
+        iterate = action()
+        self.synchronize()
+        self.solver_time += time.perf_counter() - start
+        return iterate
+
+    def record(self, iterate: Iterate) -> tuple[float, Array, float]:
+        f, grad = iterate.f, iterate.grad
+        if f is None or grad is None:
+            njev, nfev = self.oracle.njev, self.oracle.nfev
+            f, grad = self.oracle(iterate.x)
+            self.oracle.njev, self.oracle.nfev = njev, nfev
+            self.nmonitor += 1
+        grad_norm = norm(grad)
+        values = (f, grad_norm, iterate.step, self.oracle.njev, self.solver_time)
+        for key, value in zip(HISTORY_KEYS, values, strict=True):
+            self.rows[key].append(float(value))
+        return f, grad, grad_norm
+
+    def history(self) -> dict[str, np.ndarray]:
+        return {key: np.asarray(values, dtype=float) for key, values in self.rows.items()}
+
+
+def _synchronizer(x: Array) -> Callable[[], None]:
+    if is_tensor(x) and x.device.type == "cuda":
+        return lambda: torch.cuda.synchronize(x.device)
+    return lambda: None
+
+
+def minimize(
+    fun: Callable[..., Any],
+    x0: Any,
+    jac: Callable[..., Any] | bool | None = None,
+    method: str = "acc-graal",
+    tol: float = 1e-8,
+    max_iter: int = 10_000,
+    callback: Callable[[OptimizeResult], Any] | None = None,
+    **method_options: Any,
+) -> OptimizeResult:
+    """Minimise a differentiable convex function with a first-order method.
+
+    Parameters
+    ----------
+    fun, jac
+        ``fun(x)`` returns f(x); ``jac(x)`` returns ∇f(x) with x's shape. ``jac=True`` means
+        ``fun`` returns ``(f, grad)``. With torch tensors ``jac`` may be omitted (autograd).
+    x0
+        Starting point: a numpy array (computed in float64) or a floating torch tensor (its
+        dtype and device are kept).
+    method
+        ``"gd"``, ``"nesterov"`` (both need ``L=``; Nesterov also takes ``mu=``), ``"adgd"``,
+        ``"graal"``, ``"adaptive-graal"``, ``"ac-fgm"`` or ``"acc-graal"`` (default).
+    tol
+        Stop when the Euclidean norm of the gradient at the reported iterate is ``<= tol``.
+    max_iter
+        Maximum number of iterations.
+    callback
+        Called after every iteration with an ``OptimizeResult`` holding ``x``, ``fun``,
+        ``grad_norm``, ``step``, ``nit`` and ``njev``; returning ``True`` or raising
+        ``StopIteration`` stops the run (status 99).
+    **method_options
+        The method's hyperparameters (see its class in :mod:`theoropt.convex.methods`).
+
+    Returns
+    -------
+    OptimizeResult with ``x``, ``fun``, ``jac``, ``nit``, ``nfev``, ``njev`` (evaluations the
+    method used), ``nmonitor`` (extra evaluations for monitoring), ``success``, ``status``,
+    ``message``, ``method`` and ``history``: equal-length arrays ``"f"``, ``"grad_norm"``,
+    ``"step"``, ``"njev"`` (cumulative) and ``"time"`` (cumulative solver seconds), one entry
+    per iterate starting with x0 (length ``nit + 1``).
+    """
+    x = as_iterate(x0)
+    tol = non_negative("tol", tol)
+    max_iter = positive_int("max_iter", max_iter)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    oracle = Oracle(fun, jac, x)
+    solver = make_method(method, oracle, x, method_options)
+    recorder = _Recorder(oracle, _synchronizer(x))
+
+    nit, status, message = 0, STATUS_MAX_ITER, f"reached max_iter={max_iter}"
+    iterate = Iterate(x, None, None, float("nan"))
+    f, grad = float("nan"), None
+    current = 0  # the iteration being computed (0: the evaluation at x0)
+    try:  # the result keeps the last iterate whose f and gradient were finite
+        candidate = recorder.timed(solver.start)
+        f, grad, grad_norm = recorder.record(candidate)
+        iterate = candidate
+        if grad_norm <= tol:
+            status, message = STATUS_CONVERGED, f"gradient norm {grad_norm:.3g} <= tol"
+        while status == STATUS_MAX_ITER and nit < max_iter:
+            current = nit + 1
+            candidate = recorder.timed(solver.step)
+            f, grad, grad_norm = recorder.record(candidate)
+            iterate, nit = candidate, current
+            if grad_norm <= tol:
+                status, message = STATUS_CONVERGED, f"gradient norm {grad_norm:.3g} <= tol"
+            elif callback is not None and _callback_stops(
+                callback, iterate, f, grad_norm, nit, oracle.njev
+            ):
+                status, message = STATUS_CALLBACK, f"stopped by the callback at iteration {nit}"
+    except NumericalBreakdown as error:
+        where = "the starting point x0" if current == 0 else f"iteration {current}"
+        status = STATUS_NON_FINITE
+        message = f"{error} at {where}; the run diverged"
+    return OptimizeResult(
+        x=iterate.x,
+        fun=f,
+        jac=grad,
+        nit=nit,
+        nfev=oracle.nfev,
+        njev=oracle.njev,
+        nmonitor=recorder.nmonitor,
+        success=status == STATUS_CONVERGED,
+        status=status,
+        message=message,
+        method=method,
+        history=recorder.history(),
+    )
+
+
+def _callback_stops(
+    callback: Callable[[OptimizeResult], Any],
+    iterate: Iterate,
+    f: float,
+    grad_norm: float,
+    nit: int,
+    njev: int,
+) -> bool:
+    state = OptimizeResult(
+        x=iterate.x, fun=f, grad_norm=grad_norm, step=iterate.step, nit=nit, njev=njev
+    )
+    try:
+        return callback(state) is True
+    except StopIteration:
+        return True

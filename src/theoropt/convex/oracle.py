@@ -1,0 +1,103 @@
+"""The first-order oracle shared by every solver: evaluates f and its gradient, counts calls,
+checks shapes and finiteness, and supplies torch autograd gradients when no ``jac`` is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from theoropt.convex.arrays import Array, all_finite, is_tensor, to_float
+
+
+class NumericalBreakdown(ArithmeticError):
+    """The run cannot continue: its message says why (the driver reports it with the iteration)."""
+
+
+class NonFiniteEvaluation(NumericalBreakdown):
+    """The objective or the gradient was NaN or infinite at a queried point."""
+
+
+class Oracle:
+    """Evaluates ``f(x)`` and ``∇f(x)`` together, with the conventions of ``scipy.optimize``.
+
+    ``jac`` may be a callable returning the gradient, ``True`` (then ``fun`` returns the pair
+    ``(f, grad)``), or ``None`` for torch inputs (the gradient comes from autograd). ``nfev`` and
+    ``njev`` count the evaluations the solver asked for.
+    """
+
+    def __init__(self, fun: Callable[..., Any], jac: Callable[..., Any] | bool | None, x0: Array):
+        if not callable(fun):
+            raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+        if jac is not None and jac is not True and not callable(jac):
+            raise TypeError(
+                f"jac must be a callable, True (fun returns (f, grad)) or None, got {jac!r}"
+            )
+        if jac is None and not is_tensor(x0):
+            raise ValueError(
+                "jac is required for numpy inputs: pass a gradient function, jac=True when fun "
+                "returns (f, grad), or pass x0 as a torch tensor to use autograd"
+            )
+        self.fun = fun
+        self.jac = jac
+        self.shape = tuple(x0.shape)
+        self.tensor = is_tensor(x0)
+        self.dtype = x0.dtype
+        self.device = x0.device if self.tensor else None
+        self.nfev = 0
+        self.njev = 0
+
+    def __call__(self, x: Array) -> tuple[float, Array]:
+        """``(f(x), ∇f(x))``; raises :class:`NonFiniteEvaluation` if either is not finite."""
+        self.nfev += 1
+        self.njev += 1
+        if self.jac is None:
+            value, grad = self._autograd(x)
+        elif self.jac is True:
+            pair = self.fun(x)
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise TypeError("with jac=True, fun must return a pair (f, grad)")
+            value, grad = to_float(pair[0]), self._check_gradient(pair[1])
+        else:
+            value, grad = to_float(self.fun(x)), self._check_gradient(self.jac(x))
+        if not np.isfinite(value) or not all_finite(grad):
+            raise NonFiniteEvaluation("non-finite objective value or gradient")
+        return value, grad
+
+    def _autograd(self, x: Array) -> tuple[float, Array]:
+        leaf = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            value = self.fun(leaf)
+            if not is_tensor(value) or value.numel() != 1:
+                raise TypeError("without jac, fun must return a one-element torch tensor")
+            if not value.requires_grad:
+                raise ValueError(
+                    "fun's output does not depend on x through autograd; pass jac explicitly"
+                )
+            (grad,) = torch.autograd.grad(value.reshape(()), leaf)
+        return float(value.detach()), grad.detach()
+
+    def _check_gradient(self, grad: Any) -> Array:
+        if self.tensor:
+            if not is_tensor(grad):
+                raise TypeError(
+                    f"x0 is a torch tensor but jac returned {type(grad).__name__}; "
+                    "return a tensor on the same device"
+                )
+            if grad.is_complex():
+                raise TypeError("jac returned a complex tensor; only real gradients are supported")
+            grad = grad.detach().to(dtype=self.dtype, device=self.device)
+        else:
+            if is_tensor(grad):
+                raise TypeError("x0 is a numpy array but jac returned a torch tensor")
+            grad = np.asarray(grad)
+            if np.iscomplexobj(grad):
+                raise TypeError("jac returned complex values; only real gradients are supported")
+            grad = grad.astype(np.float64, copy=False)
+        if tuple(grad.shape) != self.shape:
+            raise ValueError(
+                f"jac returned shape {tuple(grad.shape)} but x0 has shape {self.shape}"
+            )
+        return grad

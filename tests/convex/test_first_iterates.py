@@ -1,0 +1,151 @@
+"""Each method's first iterates on a diagonal quadratic, against the recursions written out by
+hand in the test (numpy arithmetic, not the solver code)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from theoropt.convex import minimize
+
+
+def run(problem, method, iterations, **options):
+    return minimize(
+        problem.fun,
+        np.zeros(3),
+        problem.jac,
+        method=method,
+        tol=0.0,
+        max_iter=iterations,
+        **options,
+    )
+
+
+def test_gd_first_iterates(small_quadratic):
+    q = small_quadratic
+    x = np.zeros(3)
+    for _ in range(3):
+        x = x - (q.a * x - q.b) / q.L
+    result = run(q, "gd", 3, L=q.L)
+    np.testing.assert_allclose(result.x, x, rtol=1e-14)
+    assert result.njev == 4 and result.nit == 3
+
+
+def test_nesterov_first_iterates(small_quadratic):
+    q = small_quadratic
+    g = q.jac
+    x0 = np.zeros(3)
+    x1 = x0 - g(x0) / q.L  # t_0 = 1, so y_1 = x_1
+    t1 = (1 + math.sqrt(5)) / 2
+    x2 = x1 - g(x1) / q.L
+    t2 = (1 + math.sqrt(1 + 4 * t1**2)) / 2
+    y2 = x2 + (t1 - 1) / t2 * (x2 - x1)
+    x3 = y2 - g(y2) / q.L
+    result = run(q, "nesterov", 3, L=q.L)
+    np.testing.assert_allclose(result.x, x3, rtol=1e-14)
+    assert result.njev == 4  # gradients at y_0, y_1, y_2, y_3
+
+
+def test_nesterov_strongly_convex_momentum(small_quadratic):
+    q = small_quadratic
+    g = q.jac
+    momentum = (math.sqrt(q.L) - math.sqrt(q.mu)) / (math.sqrt(q.L) + math.sqrt(q.mu))
+    x0 = np.zeros(3)
+    x1 = x0 - g(x0) / q.L
+    y1 = x1 + momentum * (x1 - x0)
+    x2 = y1 - g(y1) / q.L
+    result = run(q, "nesterov", 2, L=q.L, mu=q.mu)
+    np.testing.assert_allclose(result.x, x2, rtol=1e-14)
+
+
+def test_adgd_first_iterates(small_quadratic):
+    q = small_quadratic
+    g = q.jac
+    eta0 = 0.1
+    x0 = np.zeros(3)
+    x1 = x0 - eta0 * g(x0)
+    lam1 = np.linalg.norm(x1 - x0) / (2 * np.linalg.norm(g(x1) - g(x0)))  # theta_0 = inf
+    x2 = x1 - lam1 * g(x1)
+    lam2 = min(
+        math.sqrt(1 + lam1 / eta0) * lam1,
+        np.linalg.norm(x2 - x1) / (2 * np.linalg.norm(g(x2) - g(x1))),
+    )
+    x3 = x2 - lam2 * g(x2)
+    result = run(q, "adgd", 3, eta0=eta0)
+    np.testing.assert_allclose(result.x, x3, rtol=1e-13)
+    np.testing.assert_allclose(result.history["step"], [eta0, eta0, lam1, lam2], rtol=1e-13)
+
+
+def test_graal_first_iterates(small_quadratic):
+    q = small_quadratic
+    g = q.jac
+    eta0, phi = 0.1, 1.5
+    rho = 1 / phi + 1 / phi**2
+    z0 = np.zeros(3)
+    z1 = z0 - eta0 * g(z0)
+    zbar1 = ((phi - 1) * z1 + z1) / phi  # zbar_0 = z_1
+    local = phi * 1.0 / (4 * eta0) * np.sum((z1 - z0) ** 2) / np.sum((g(z1) - g(z0)) ** 2)
+    lam1 = min(rho * eta0, local)
+    z2 = zbar1 - lam1 * g(z1)
+    theta1 = phi * lam1 / eta0
+    zbar2 = ((phi - 1) * z2 + zbar1) / phi
+    local = phi * theta1 / (4 * lam1) * np.sum((z2 - z1) ** 2) / np.sum((g(z2) - g(z1)) ** 2)
+    lam2 = min(rho * lam1, local)
+    z3 = zbar2 - lam2 * g(z2)
+    result = run(q, "graal", 3, eta0=eta0, phi=phi)
+    np.testing.assert_allclose(result.x, z3, rtol=1e-13)  # iteration k reports z_k
+    np.testing.assert_allclose(result.history["step"][1:], [lam1, lam2, result.history["step"][3]])
+    capped = run(q, "graal", 3, eta0=eta0, phi=phi, lam_max=0.05)
+    assert max(capped.history["step"][1:]) <= 0.05
+
+
+def test_acfgm_first_iterates(small_quadratic):
+    q = small_quadratic
+    g, f = q.jac, q.fun
+    eta1, beta = 0.1, 1 - math.sqrt(3) / 2
+    x0 = y0 = np.zeros(3)
+    z1 = y0 - eta1 * g(x0)
+    y1 = (1 - beta) * y0 + beta * z1
+    x1 = z1  # tau_1 = 0
+    bregman = f(x0) - f(x1) - g(x1) @ (x0 - x1)
+    L1 = np.sum((g(x1) - g(x0)) ** 2) / (2 * bregman)
+    eta2 = min(2 * eta1, beta / (2 * L1))
+    z2 = y1 - eta2 * g(x1)
+    x2 = (z2 + 1.0 * x1) / 2  # tau_2 = 1
+    result = run(q, "ac-fgm", 2, eta0=eta1)
+    np.testing.assert_allclose(result.x, x2, rtol=1e-13)
+
+
+def test_acc_graal_first_iterates(small_quadratic):
+    q = small_quadratic
+    g, f = q.jac, q.fun
+    eta0, theta, gamma = 0.5, 0.5, 1.0
+    nu = gamma / (4 * theta * (1 + gamma) ** 2)
+
+    def curvature(x, z):  # Λ(x; z) = 2 B_f(x; z) / ||g(x) - g(z)||²
+        gap = np.sum((g(x) - g(z)) ** 2)
+        return math.inf if gap == 0 else 2 * (f(x) - f(z) - g(z) @ (x - z)) / gap
+
+    x0 = np.zeros(3)
+    # iteration 0 -> 1 (alpha_0 = beta_0 = 1, H_0 = H_-1 = eta_-1 = eta_0)
+    alpha1 = (1 + gamma) * eta0 / (eta0 + (1 + gamma) * eta0)
+    x1 = x0 - eta0 * g(x0)
+    xb1 = x0
+    xt1 = alpha1 * (x1 + theta * (x1 - x0)) + (1 - alpha1) * xb1
+    lam1 = min(curvature(xb1, x0), curvature(xb1, xt1))
+    eta1 = min((1 + gamma) * eta0, nu * eta0 * lam1 / eta0)
+    H1 = eta0 + eta1
+    beta1 = eta1 / (alpha1 * H1)
+    # iteration 1 -> 2
+    alpha2 = (1 + gamma) * eta1 / (H1 + (1 + gamma) * eta1)
+    x2 = x1 - eta1 * g(xt1)
+    xb2 = beta1 * xt1 + (1 - beta1) * xb1
+    xt2 = alpha2 * (x2 + theta * (x2 - x1)) + (1 - alpha2) * xb2
+    lam2 = min(curvature(xb2, xt1), curvature(xb2, xt2))
+    eta2 = min((1 + gamma) * eta1, nu * eta0 * lam2 / eta0)  # H_0 = eta_0
+    result = run(q, "acc-graal", 2, eta0=eta0, theta=theta, gamma=gamma)
+    np.testing.assert_allclose(result.x, xb2, rtol=1e-13)
+    np.testing.assert_allclose(result.history["step"], [eta0, eta0, eta1], rtol=1e-13)
+    assert result.njev == 1 + 1 + 2  # x0; xt1 (xb1 = x0 reused); xb2 and xt2
+    assert eta2 > 0

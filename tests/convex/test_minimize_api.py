@@ -1,0 +1,172 @@
+"""The minimize() contract: result fields, history, stopping, callbacks, torch inputs, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from theoropt.convex import METHODS, minimize
+
+OPTIONS = {"gd": {"L": 2.0}, "nesterov": {"L": 2.0}}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_history_has_one_entry_per_iterate(small_quadratic, method):
+    q = small_quadratic
+    result = minimize(
+        q.fun, np.zeros(3), q.jac, method=method, max_iter=25, tol=0.0, **OPTIONS.get(method, {})
+    )
+    lengths = {key: len(values) for key, values in result.history.items()}
+    assert set(lengths) >= {"f", "grad_norm", "step", "njev", "time"}
+    assert set(lengths.values()) == {result.nit + 1}
+    assert np.all(np.diff(result.history["njev"]) >= 1)
+    assert np.all(np.diff(result.history["time"]) >= 0)
+    assert result.history["njev"][-1] == result.njev
+    assert result.fun == pytest.approx(q.fun(result.x))
+    assert np.all(np.isfinite(result.history["step"])) and np.all(result.history["step"] > 0)
+
+
+def test_tol_is_the_gradient_norm(small_quadratic):
+    q = small_quadratic
+    result = minimize(q.fun, np.zeros(3), q.jac, method="adgd", tol=1e-9)
+    assert result.success and result.status == 0
+    assert np.linalg.norm(q.jac(result.x)) <= 1e-9
+    assert np.all(result.history["grad_norm"][:-1] > 1e-9)
+
+
+def test_max_iter_and_callback_stop(small_quadratic):
+    q = small_quadratic
+    capped = minimize(q.fun, np.zeros(3), q.jac, method="gd", L=2.0, tol=0.0, max_iter=5)
+    assert not capped.success and capped.nit == 5 and "max_iter" in capped.message
+
+    seen = []
+
+    def stop_after_three(state):
+        seen.append(state.nit)
+        return state.nit == 3
+
+    stopped = minimize(
+        q.fun, np.zeros(3), q.jac, method="acc-graal", tol=0.0, callback=stop_after_three
+    )
+    assert stopped.nit == 3 and seen == [1, 2, 3] and stopped.status == 99
+
+    def raise_stop(state):
+        raise StopIteration
+
+    assert minimize(q.fun, np.zeros(3), q.jac, method="adgd", callback=raise_stop).nit == 1
+
+
+def test_jac_true_means_fun_returns_the_pair(small_quadratic):
+    q = small_quadratic
+    pair = minimize(lambda x: (q.fun(x), q.jac(x)), np.zeros(3), jac=True, method="adgd")
+    np.testing.assert_allclose(pair.x, q.x_star, atol=1e-8)
+
+
+def test_non_finite_values_stop_with_the_iteration_named():
+    calls = {"n": 0}
+
+    def fun(x):
+        calls["n"] += 1
+        return float(x @ x) if calls["n"] < 4 else float("nan")
+
+    result = minimize(fun, np.ones(2), lambda x: 2 * x, method="gd", L=4.0, tol=0.0)
+    assert not result.success and result.status == 2
+    assert "iteration 3" in result.message and "non-finite" in result.message
+    assert result.nit == 2 and np.isfinite(result.fun) and len(result.history["f"]) == 3
+    at_start = minimize(lambda x: float("inf"), np.ones(2), lambda x: x, method="adgd")
+    assert not at_start.success and "starting point" in at_start.message
+
+
+def test_torch_autograd_matches_numpy(small_quadratic):
+    q = small_quadratic
+    a, b = torch.tensor(q.a), torch.tensor(q.b)
+    result = minimize(
+        lambda x: 0.5 * (a * x * x).sum() - b @ x,
+        torch.zeros(3, dtype=torch.float64),
+        method="acc-graal",
+        tol=1e-10,
+    )
+    assert isinstance(result.x, torch.Tensor) and result.x.dtype == torch.float64
+    np.testing.assert_allclose(result.x.numpy(), q.x_star, atol=1e-9)
+    single = minimize(lambda x: ((x - 1) ** 2).sum(), torch.zeros(4), method="adgd", tol=1e-5)
+    assert single.x.dtype == torch.float32 and single.success
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tensors_stay_on_the_device():
+    target = torch.arange(5.0, device="cuda", dtype=torch.float64)
+    result = minimize(
+        lambda x: ((x - target) ** 2).sum(),
+        torch.zeros(5, device="cuda", dtype=torch.float64),
+        method="acc-graal",
+        tol=1e-10,
+    )
+    assert result.x.device.type == "cuda" and result.success
+    torch.testing.assert_close(result.x, target, atol=1e-9, rtol=0)
+
+
+def quad(x):
+    return float(x @ x)
+
+
+def grad(x):
+    return 2 * x
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"x0": np.ones(3), "jac": lambda x: np.ones(2)}, ValueError, "shape (2,)"),
+        ({"fun": "not callable"}, TypeError, "fun must be callable"),
+        ({"jac": 3}, TypeError, "jac must be"),
+        ({"jac": None}, ValueError, "jac is required"),
+        ({"x0": sp.csr_matrix(np.ones((1, 3)))}, TypeError, "sparse"),
+        ({"x0": np.ones(3) + 1j}, TypeError, "complex"),
+        ({"x0": np.array([1.0, np.nan])}, ValueError, "NaN"),
+        ({"x0": np.float64(1.0)}, ValueError, "at least one dimension"),
+        ({"method": "newton"}, ValueError, "unknown method"),
+        ({"method": "gd"}, TypeError, "needs option(s) L"),
+        ({"method": "gd", "L": -1.0}, ValueError, "L must be a finite positive"),
+        ({"method": "nesterov", "L": 1.0, "mu": 2.0}, ValueError, "mu must not exceed L"),
+        ({"method": "adgd", "lr": 0.1}, TypeError, "does not take option(s) lr"),
+        ({"eta0": 0.0}, ValueError, "eta0"),
+        ({"theta": -0.5}, ValueError, "theta"),
+        ({"gamma": float("nan")}, ValueError, "gamma"),
+        ({"theta": 0.5, "gamma": 1.0, "nu": 0.3}, ValueError, "4*nu*theta*(1+gamma)**2 = gamma"),
+        ({"method": "graal", "phi": 2.0}, ValueError, "phi must lie in"),
+        ({"method": "ac-fgm", "beta": 0.5}, ValueError, "beta must lie in"),
+        ({"tol": -1.0}, ValueError, "tol"),
+        ({"max_iter": 0}, ValueError, "max_iter"),
+        ({"callback": 5}, TypeError, "callback must be callable"),
+    ],
+)
+def test_invalid_inputs_raise_clear_errors(kwargs, error, words):
+    call = {"fun": quad, "x0": np.ones(3), "jac": grad, "method": "acc-graal", **kwargs}
+    with pytest.raises(error) as info:
+        minimize(**call)
+    assert words in str(info.value)
+
+
+def test_non_scalar_objective_and_wrong_gradient_type():
+    with pytest.raises(ValueError, match="scalar"):
+        minimize(lambda x: x, np.ones(3), grad, method="adgd")
+    with pytest.raises(TypeError, match="torch tensor"):
+        minimize(quad, np.ones(3), lambda x: torch.ones(3), method="adgd")
+    with pytest.raises(ValueError, match="does not depend on x"):
+        minimize(lambda x: torch.tensor(1.0), torch.ones(3), method="adgd")
+
+
+def test_matrix_shaped_variables():
+    target = np.arange(6.0).reshape(2, 3)
+    result = minimize(
+        lambda x: float(np.sum((x - target) ** 2)),
+        np.zeros((2, 3)),
+        lambda x: 2 * (x - target),
+        method="acc-graal",
+        tol=1e-10,
+    )
+    assert result.success and result.x.shape == (2, 3)
+    np.testing.assert_allclose(result.x, target, atol=1e-10)
