@@ -8,7 +8,9 @@ gradient ``(a - P 1, b - P^T 1)`` and negative Hessian ``H = [[diag(P 1), P], [P
 to a relative residual ``min(0.1, sqrt(||grad||_1))`` (inexact Newton, Dembo–Eisenstat–Steihaug
 forcing) and takes the largest step ``t in {1, 1/2, ...}`` satisfying Armijo's condition on ``D``.
 ``H`` is singular along ``(1, -1)`` but the system is consistent (``sum a = sum b``), so CG stays
-in the range of ``H``.
+in the range of ``H`` in exact arithmetic; in floating point CG stops at a direction of
+negligible curvature and the direction's null-space component is removed, so rounding cannot
+drive a huge step along ``(1, -1)``.
 
 ``hessian="sparse"`` keeps only the entries ``P_ij >= drop_tol * (P 1)_i`` of the off-diagonal
 blocks in CSR form (the diagonal blocks stay exact, so the matrix stays diagonally dominant and
@@ -72,12 +74,16 @@ def _conjugate_gradient(
     pa, pb = za.clone(), zb.clone()
     rz = float(ra @ za + rb @ zb)
     target = rtol * math.sqrt(float(rhs_a @ rhs_a + rhs_b @ rhs_b))
+    scale = float(torch.maximum(diag_a.max(), diag_b.max()))
+    eps_machine = torch.finfo(rhs_a.dtype).eps
     steps = 0
     while steps < max_iter:
         steps += 1
         ha, hb = product(pa, pb)
         curvature = float(pa @ ha + pb @ hb)
-        if curvature <= 0.0:
+        # A direction of (numerically) zero curvature lies in H's null space (1, -1): a step
+        # along it would be huge and only add rounding error to the potentials.
+        if curvature <= 64 * eps_machine * scale * float(pa @ pa + pb @ pb):
             break
         step = rz / curvature
         xa.add_(pa, alpha=step)
@@ -123,6 +129,9 @@ def newton_stage(
         da, db, steps = _conjugate_gradient(
             product, grad_a, grad_b, row, col, min(0.1, math.sqrt(grad_norm)), max_cg
         )
+        # Remove the null-space component (1, -1): it leaves the plan unchanged.
+        shift = (float(da.sum()) - float(db.sum())) / (da.numel() + db.numel())
+        da, db = da - shift, db + shift
         n_cg += steps
         slope = float(grad_a @ da + grad_b @ db)
         step = 1.0
