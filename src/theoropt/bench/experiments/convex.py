@@ -42,6 +42,20 @@ RATE_TAIL = 4
 THEORY_SLOPE = {"gd": 1.0, "adgd": 1.0, "graal": 1.0, "adaptive-graal": 1.0}
 TUNING_GRID = [(theta, gamma) for theta in (0.1, 0.3, 0.5, 1.0) for gamma in (0.5, 1.0, 2.0)]
 
+ALL_PROBLEMS = (
+    "quadratic-random",
+    "quadratic-nesterov",
+    "quartic",
+    "cosh",
+    "logreg-mushrooms",
+    "logreg-mushrooms-weak",
+    "logreg-a9a",
+    "logreg-a9a-weak",
+    "logreg-w8a",
+    "logreg-w8a-weak",
+)
+"""Every shipped problem (default and full modes run them all)."""
+
 MODES: dict[str, dict] = {
     "quick": {
         "problems": ("logreg-mushrooms", "quadratic-random", "cosh"),
@@ -50,35 +64,13 @@ MODES: dict[str, dict] = {
         "tuning_problems": (),
     },
     "default": {
-        "problems": (
-            "quadratic-random",
-            "quadratic-nesterov",
-            "quartic",
-            "cosh",
-            "logreg-mushrooms",
-            "logreg-mushrooms-weak",
-            "logreg-a9a",
-            "logreg-a9a-weak",
-            "logreg-w8a",
-            "logreg-w8a-weak",
-        ),
+        "problems": ALL_PROBLEMS,
         "budget": 10_000,
         "robust_problems": ("quadratic-random", "quartic", "cosh", "logreg-mushrooms"),
         "tuning_problems": ("quadratic-random", "cosh", "logreg-mushrooms"),
     },
     "full": {
-        "problems": (
-            "quadratic-random",
-            "quadratic-nesterov",
-            "quartic",
-            "cosh",
-            "logreg-mushrooms",
-            "logreg-mushrooms-weak",
-            "logreg-a9a",
-            "logreg-a9a-weak",
-            "logreg-w8a",
-            "logreg-w8a-weak",
-        ),
+        "problems": ALL_PROBLEMS,
         "budget": 30_000,
         "robust_problems": (
             "quadratic-random",
