@@ -111,8 +111,3 @@ def group_by(runs: Sequence[StoredRun], key: str) -> dict[Any, list[StoredRun]]:
         value = getattr(run.spec, key) if hasattr(run.spec, key) else run.spec.config.get(key)
         groups.setdefault(value, []).append(run)
     return groups
-
-
-def as_mapping(runs: Sequence[StoredRun]) -> Mapping[str, StoredRun]:
-    """Runs keyed by their spec key."""
-    return {run.spec.key: run for run in runs}
