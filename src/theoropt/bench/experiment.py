@@ -91,13 +91,17 @@ class Experiment(ABC):
         """Markdown body of this experiment's report section; PNGs go into ``figures``."""
 
 
+def spec_value(run: StoredRun, key: str) -> Any:
+    """A spec attribute (``method``, ``stage``, ``seed``, ...) or else a config entry of a run."""
+    return getattr(run.spec, key) if hasattr(run.spec, key) else run.spec.config.get(key)
+
+
 def select(runs: Sequence[StoredRun], **where: Any) -> list[StoredRun]:
     """Runs whose spec attributes (``method``, ``stage``, ``seed``, ...) or config entries match."""
 
     def matches(run: StoredRun) -> bool:
         for key, want in where.items():
-            have = getattr(run.spec, key) if hasattr(run.spec, key) else run.spec.config.get(key)
-            if have != want:
+            if spec_value(run, key) != want:
                 return False
         return True
 
@@ -108,6 +112,5 @@ def group_by(runs: Sequence[StoredRun], key: str) -> dict[Any, list[StoredRun]]:
     """Runs grouped by a spec attribute or config entry, in first-seen order."""
     groups: dict[Any, list[StoredRun]] = {}
     for run in runs:
-        value = getattr(run.spec, key) if hasattr(run.spec, key) else run.spec.config.get(key)
-        groups.setdefault(value, []).append(run)
+        groups.setdefault(spec_value(run, key), []).append(run)
     return groups
