@@ -11,7 +11,7 @@ from theoropt.convex import inverse_curvature, minimize
 from theoropt.convex.problems import get_problem
 from theoropt.convex.study import evals_to_reach, fitted_slope, run_solver
 
-CONVERGING = ("adgd", "graal", "adaptive-graal", "acc-graal")
+CONVERGING = ("adgd", "graal", "adaptive-graal", "ac-fgm", "acc-graal")
 
 
 @pytest.mark.parametrize("problem_name", ["logreg-mushrooms", "cosh", "quartic"])
@@ -31,7 +31,7 @@ def test_converges_from_a_tiny_first_step(problem_name, method):
     assert trace.subopt[-1] <= 1e-6
 
 
-def test_ac_fgm_grows_its_stepsize_at_most_polynomially():
+def ac_fgm_steps(alpha: float) -> np.ndarray:
     problem = get_problem("cosh")
     result = minimize(
         problem.value_and_grad,
@@ -39,16 +39,26 @@ def test_ac_fgm_grows_its_stepsize_at_most_polynomially():
         jac=True,
         method="ac-fgm",
         eta0=1e-10,
+        alpha=alpha,
         tol=0.0,
         max_iter=300,
     )
-    steps = result.history["step"][1:]
-    t = np.arange(1, steps.size)
     assert np.all(np.isfinite(result.history["f"]))
-    assert np.all(
-        steps[1:] <= steps[:-1] * np.maximum((t + 2) / (t + 1), 2.0 * (t == 1)) * (1 + 1e-12)
-    )
-    assert steps[-1] < 1e-7  # so from 1e-10 it stays far below any useful step
+    return result.history["step"][1:]
+
+
+def test_ac_fgm_stepsize_growth_is_capped():
+    """eta_t <= min(4/3, (tau_{t-2} + 1)/tau_{t-1}) eta_{t-1}: never more than 4/3 per step; with
+    alpha = 1 (tau_t = (t + 1)/2) the cap is (t + 1)/t, so
+    from 1e-10 the step grows only polynomially, while the authors' alpha = 0.1 lets it grow
+    by 4/3 for dozens of iterations."""
+    for alpha in (0.1, 1.0):
+        steps = ac_fgm_steps(alpha)
+        assert np.all(steps[1:] <= 4 / 3 * steps[:-1] * (1 + 1e-12))
+    polynomial, default = ac_fgm_steps(1.0), ac_fgm_steps(0.1)
+    t = np.arange(2, polynomial.size + 1)
+    assert np.all(polynomial[1:] <= polynomial[:-1] * (1 + 2 / t + 1e-12))
+    assert polynomial[-1] < 1e-6 < 1e-2 < default[-1]
 
 
 def test_acc_graal_accelerates_where_adgd_cannot():

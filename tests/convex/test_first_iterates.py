@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from theoropt.convex import minimize
 
@@ -103,18 +104,49 @@ def test_graal_first_iterates(small_quadratic):
 def test_acfgm_first_iterates(small_quadratic):
     q = small_quadratic
     g, f = q.jac, q.fun
-    eta1, beta = 0.1, 1 - math.sqrt(3) / 2
-    x0 = y0 = np.zeros(3)
-    z1 = y0 - eta1 * g(x0)
-    y1 = (1 - beta) * y0 + beta * z1
-    x1 = z1  # tau_1 = 0
-    bregman = f(x0) - f(x1) - g(x1) @ (x0 - x1)
-    L1 = np.sum((g(x1) - g(x0)) ** 2) / (2 * bregman)
-    eta2 = min(2 * eta1, beta / (2 * L1))
-    z2 = y1 - eta2 * g(x1)
-    x2 = (z2 + 1.0 * x1) / 2  # tau_2 = 1
-    result = run(q, "ac-fgm", 2, eta0=eta1)
-    np.testing.assert_allclose(result.x, x2, rtol=1e-13)
+    eta1, beta, alpha = 0.1, 1 - math.sqrt(6) / 3, 0.1
+
+    def smoothness(x, z):  # 1/Λ(x; z) = ||g(x) - g(z)||² / (2 B_f(x; z))
+        return np.sum((g(x) - g(z)) ** 2) / (2 * (f(x) - f(z) - g(z) @ (x - z)))
+
+    x0 = y = np.zeros(3)
+    x1 = x0 - eta1 * g(x0)  # z_1 = x_1, y_1 = y_0
+    L1 = smoothness(x0, x1)
+    eta2 = min((1 - beta) * eta1, 1 / (4 * L1))
+    tau2 = 1 + alpha / 2 + 2 * (1 - alpha) * eta2 * L1  # from tau_1 = 1
+    z = y - eta2 * g(x1)
+    y = (1 - beta) * y + beta * z
+    x2 = (z + tau2 * x1) / (1 + tau2)
+    L2 = smoothness(x1, x2)
+    eta3 = min(4 / 3 * eta2, (1 + 1) / tau2 * eta2, tau2 / (4 * L2))
+    tau3 = tau2 + alpha / 2 + 2 * (1 - alpha) * eta3 * L2 / tau2
+    z = y - eta3 * g(x2)
+    x3 = (z + tau3 * x2) / (1 + tau3)
+    result = run(q, "ac-fgm", 3, eta0=eta1)
+    np.testing.assert_allclose(result.x, x3, rtol=1e-13)
+    np.testing.assert_allclose(result.history["step"][1:], [eta1, eta2, eta3], rtol=1e-13)
+
+
+def test_acfgm_initial_line_search(small_quadratic):
+    q = small_quadratic
+    g = q.jac
+    x0 = np.zeros(3)
+    probe = x0 - 1e-3 * g(x0) / np.linalg.norm(g(x0))  # distance 1e-3 max(1, ||x0||)
+    L0 = np.linalg.norm(g(probe) - g(x0)) / 1e-3
+    evaluations = 2  # x0 and the probe
+    for trial in range(200):
+        L = 1.5**trial * L0 / 4
+        x1 = x0 - g(x0) / (2.5 * L)
+        evaluations += 1
+        if np.linalg.norm(g(x1) - g(x0)) <= L * np.linalg.norm(x1 - x0):
+            break
+    result = run(q, "ac-fgm", 1)
+    np.testing.assert_allclose(result.x, x1, rtol=1e-13)
+    assert result.history["step"][1] == pytest.approx(1 / (2.5 * L), rel=1e-13)
+    assert result.njev == evaluations
+    # on a quadratic the ratio along -g(x0) is the same at every distance, so the first trial
+    # with 1.5**i / 4 >= 1 is accepted
+    assert trial == 4
 
 
 def test_acc_graal_first_iterates(small_quadratic):

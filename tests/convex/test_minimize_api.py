@@ -25,7 +25,10 @@ def test_history_has_one_entry_per_iterate(small_quadratic, method):
     assert np.all(np.diff(result.history["time"]) >= 0)
     assert result.history["njev"][-1] == result.njev
     assert result.fun == pytest.approx(q.fun(result.x))
-    assert np.all(np.isfinite(result.history["step"])) and np.all(result.history["step"] > 0)
+    steps = result.history["step"]
+    assert np.all(np.isfinite(steps[1:])) and np.all(steps[1:] > 0)
+    # iterate 0 reports eta0; AC-FGM's default finds eta_1 by a line search in iteration 1
+    assert np.isnan(steps[0]) if method == "ac-fgm" else steps[0] > 0
 
 
 def test_tol_is_the_gradient_norm(small_quadratic):
@@ -138,6 +141,7 @@ def grad(x):
         ({"theta": 0.5, "gamma": 1.0, "nu": 0.3}, ValueError, "4*nu*theta*(1+gamma)**2 = gamma"),
         ({"method": "graal", "phi": 2.0}, ValueError, "phi must lie in"),
         ({"method": "ac-fgm", "beta": 0.5}, ValueError, "beta must lie in"),
+        ({"method": "ac-fgm", "alpha": 1.5}, ValueError, "alpha must lie in [0, 1]"),
         ({"tol": -1.0}, ValueError, "tol"),
         ({"max_iter": 0}, ValueError, "max_iter"),
         ({"callback": 5}, TypeError, "callback must be callable"),

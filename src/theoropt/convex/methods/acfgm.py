@@ -1,63 +1,124 @@
 """Auto-conditioned fast gradient method, AC-FGM (Li & Lan, "A simple uniformly optimal method
-without line search for convex optimization", Math. Program. 2025), line-search-free variant:
+without line search for convex optimization", Math. Program. 2025, arXiv:2310.10082), for
+smooth f, in the form of the authors' reference implementation (github.com/tli432/
+AC-FGM-Implementation, ``universal_AC_FGM`` with eps = 0), which has the parameter ``alpha``:
 
-    z_t = y_{t-1} - eta_t ∇f(x_{t-1})
-    y_t = (1 - beta) y_{t-1} + beta z_t
-    x_t = (z_t + tau_t x_{t-1}) / (1 + tau_t),          tau_1 = 0, tau_t = t/2 (t >= 2)
+    first step (t = 1):  x_1 = z_1 = x_0 - eta_1 ∇f(x_0),   y_1 = y_0 = x_0
+    for t >= 2:
+      eta_2 = min((1 - beta) eta_1, 1 / (4 L_1))
+      eta_t = min(4/3 eta_{t-1}, (tau_{t-2} + 1)/tau_{t-1} eta_{t-1}, tau_{t-1}/(4 L_{t-1}))  t >= 3
+      tau_t = tau_{t-1} + alpha/2 + 2 (1 - alpha) eta_t L_{t-1} / tau_{t-1}
+      z_t   = y_{t-1} - eta_t ∇f(x_{t-1})
+      y_t   = (1 - beta) y_{t-1} + beta z_t
+      x_t   = (z_t + tau_t x_{t-1}) / (1 + tau_t)
 
-with the local smoothness estimate ``L_t = 1/Λ(x_{t-1}; x_t)`` (see :mod:`..curvature`) and
+with ``tau_0 = 0``, ``tau_1 = 1`` and the local smoothness estimate
+``L_t = 1/Λ(x_{t-1}; x_t)`` (see :mod:`..curvature`; 0 when no curvature is seen, which leaves
+only the growth caps). The stepsize grows by at most the factor
+``min(4/3, 1 + 1/tau_{t-1})`` per iteration; ``x_t`` is the output.
 
-    eta_1 = eta0,   eta_2 = min(2 eta_1, beta / (2 L_1)),
-    eta_t = min((tau_{t-1} + 1)/tau_t eta_{t-1}, tau_{t-1} / (4 L_{t-1}))   (t >= 3),
-
-so the stepsize can grow by at most the factor (t+1)/t = 1 + 1/t per iteration. The paper
-starts with a line search for eta_1; here eta_1 is given (the growth cap on eta_2 is ours, it
-keeps a cancellation-dominated L_1 from a tiny eta_1 harmless). ``x_t`` is the output.
+The first stepsize: with ``eta0=None`` (the default) it comes from the authors' initial line
+search — a local Lipschitz estimate ``L_0`` from one probe point, then ``L = 1.5^i L_0 / 4``,
+``eta_1 = 1/(2.5 L)`` for i = 0, 1, ... until ``||∇f(x_1) - ∇f(x_0)|| <= L ||x_1 - x_0||``,
+and ``L_1 = L``; every trial costs one evaluation. With ``eta0`` given, ``eta_1 = eta0`` and
+``L_1 = 1/Λ(x_0; x_1)`` (no line search): this is how the experiment compares every
+parameter-free method from the same tiny first step.
 """
 
 from __future__ import annotations
 
 import math
 
-from theoropt.convex.arrays import Array
+from theoropt.convex.arrays import Array, norm
 from theoropt.convex.curvature import inverse_curvature
 from theoropt.convex.methods.base import Iterate, Method
-from theoropt.convex.oracle import Oracle
-from theoropt.convex.validation import in_interval, positive
+from theoropt.convex.oracle import NumericalBreakdown, Oracle
+from theoropt.convex.validation import in_interval, positive, real_number
 
-MAX_BETA = 1 - math.sqrt(3) / 2
+MAX_BETA = 1 - math.sqrt(6) / 3
+MAX_GROWTH = 4 / 3
+LINE_SEARCH_TRIALS = 200
+PROBE_DISTANCE = 1e-3  # relative to max(1, ||x_0||): where the line search's L_0 is measured
 
 
 class ACFGM(Method):
-    """AC-FGM; ``eta0`` (default 1e-10) the first stepsize, ``beta`` in (0, 1 - sqrt(3)/2]
-    (default the upper end, ≈ 0.134)."""
+    """AC-FGM; ``beta`` in (0, 1 - sqrt(6)/3] (default the upper end, ≈ 0.184) and ``alpha``
+    in [0, 1] (default 0.1), the defaults of the authors' implementation; ``eta0`` the first
+    stepsize (default ``None``: the initial line search of the module docstring)."""
 
     name = "ac-fgm"
 
-    def __init__(self, oracle: Oracle, x0: Array, *, eta0: float = 1e-10, beta: float = MAX_BETA):
+    def __init__(
+        self,
+        oracle: Oracle,
+        x0: Array,
+        *,
+        eta0: float | None = None,
+        beta: float = MAX_BETA,
+        alpha: float = 0.1,
+    ):
         super().__init__(oracle, x0)
-        self.eta = positive("eta0", eta0)
+        self.eta = None if eta0 is None else positive("eta0", eta0)
         self.beta = in_interval("beta", beta, 0.0, MAX_BETA, closed_high=True)
+        self.alpha = real_number("alpha", alpha)
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
 
     def start(self) -> Iterate:
         self.x = self.y = self.x0
         self.f, self.grad = self.oracle(self.x)
-        self.t = 1
-        return Iterate(self.x, self.f, self.grad, self.eta)
+        self.t, self.tau_prev, self.tau = 1, 0.0, 1.0
+        return Iterate(self.x, self.f, self.grad, math.nan if self.eta is None else self.eta)
 
     def step(self) -> Iterate:
-        t, eta = self.t, self.eta
-        tau = 0.0 if t == 1 else t / 2
-        z = self.y - eta * self.grad
-        self.y = (1 - self.beta) * self.y + self.beta * z
-        x = (z + tau * self.x) / (1 + tau)
-        f, grad = self.oracle(x)
-        smoothness = 1.0 / inverse_curvature(self.x, self.f, self.grad, x, f, grad)
-        if t == 1:
-            bound = self.beta / (2 * smoothness) if smoothness > 0 else math.inf
-            self.eta = min(2 * eta, bound)
+        if self.t == 1:
+            x, f, grad = self._first_step()
         else:
-            bound = tau / (4 * smoothness) if smoothness > 0 else math.inf
-            self.eta = min((tau + 1) / ((t + 1) / 2) * eta, bound)
-        self.x, self.f, self.grad, self.t = x, f, grad, t + 1
-        return Iterate(x, f, grad, eta)
+            x, f, grad = self._accelerated_step()
+        self.x, self.f, self.grad, self.t = x, f, grad, self.t + 1
+        return Iterate(x, f, grad, self.eta)
+
+    def _first_step(self) -> tuple[Array, float, Array]:
+        if self.eta is not None:
+            x = self.x - self.eta * self.grad
+            f, grad = self.oracle(x)
+            self.smoothness = 1 / inverse_curvature(self.x, self.f, self.grad, x, f, grad)
+            return x, f, grad
+        guess = self._probe_lipschitz()
+        for trial in range(LINE_SEARCH_TRIALS):
+            smoothness = 1.5**trial * guess / 4
+            self.eta = 1 / (2.5 * smoothness)
+            x = self.x - self.eta * self.grad
+            f, grad = self.oracle(x)
+            if norm(grad - self.grad) <= smoothness * norm(x - self.x):
+                self.smoothness = smoothness
+                return x, f, grad
+        raise NumericalBreakdown(f"the initial line search failed in {LINE_SEARCH_TRIALS} trials")
+
+    def _probe_lipschitz(self) -> float:
+        """``||∇f(p) - ∇f(x_0)|| / ||p - x_0||`` at a probe point p along -∇f(x_0) (1 if the
+        gradient is zero or does not change there)."""
+        direction = norm(self.grad)
+        if direction == 0.0:
+            return 1.0
+        distance = PROBE_DISTANCE * max(1.0, norm(self.x))
+        probe = self.x - (distance / direction) * self.grad
+        _, grad = self.oracle(probe)
+        ratio = norm(grad - self.grad) / distance
+        return ratio if ratio > 0.0 else 1.0
+
+    def _accelerated_step(self) -> tuple[Array, float, Array]:
+        cap = self.tau / (4 * self.smoothness) if self.smoothness > 0 else math.inf
+        if self.t == 2:
+            self.eta = min((1 - self.beta) * self.eta, cap)
+        else:
+            growth = min(MAX_GROWTH, (self.tau_prev + 1) / self.tau)
+            self.eta = min(growth * self.eta, cap)
+        increment = self.alpha / 2 + 2 * (1 - self.alpha) * self.eta * self.smoothness / self.tau
+        self.tau_prev, self.tau = self.tau, self.tau + increment
+        z = self.y - self.eta * self.grad
+        self.y = (1 - self.beta) * self.y + self.beta * z
+        x = (z + self.tau * self.x) / (1 + self.tau)
+        f, grad = self.oracle(x)
+        self.smoothness = 1 / inverse_curvature(self.x, self.f, self.grad, x, f, grad)
+        return x, f, grad
