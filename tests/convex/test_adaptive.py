@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from theoropt.convex import inverse_curvature, minimize
+from theoropt.convex.methods import AcceleratedGRAAL
+from theoropt.convex.oracle import Oracle
 from theoropt.convex.problems import get_problem
 from theoropt.convex.study import evals_to_reach, fitted_slope, run_solver
 
@@ -135,3 +137,19 @@ def test_acc_graal_has_the_accelerated_exponent():
     assert slopes["nesterov"] < 0.6 * slopes["adgd"]  # the problem separates the two classes
     assert slopes["acc-graal"] < 0.6 * slopes["adgd"]
     assert abs(slopes["acc-graal"] - slopes["nesterov"]) < 0.15
+
+
+@pytest.mark.parametrize("problem_name", ["quadratic-random", "cosh", "quartic"])
+@pytest.mark.parametrize("eta0", [1e-10, 1e4])
+def test_acc_graal_coupling_weight_beta_stays_in_the_unit_interval(problem_name, eta0):
+    """The paper's Lemma 1 (as quoted by its reviews): beta_k lies in (0, 1], so that xb is a
+    convex combination. It follows from alpha_{k+1} = (1+gamma) eta_k / (H_k + (1+gamma) eta_k)
+    and the cap eta_{k+1} <= (1 + gamma) eta_k, so a transcription error in either (e.g. H_k
+    for H_{k+1} in beta) would show here."""
+    problem = get_problem(problem_name)
+    x0 = problem.starting_point(0)
+    solver = AcceleratedGRAAL(Oracle(problem.value_and_grad, True, x0), x0, eta0=eta0)
+    solver.start()
+    for _ in range(300):
+        solver.step()
+        assert 0.0 < solver.beta <= 1.0 + 1e-12
