@@ -1,11 +1,12 @@
 """Accelerated GRAAL's cost of being parameter-free, and its wall time against L-BFGS-B.
 
 For each problem, from the conventional start (seed 0) and with every method's defaults
-(acc-graal and AdGD from eta0 = 1e-10), counts the gradient evaluations to relative
-suboptimality 1e-6 and prints the ratios acc-graal / Nesterov-with-known-L (target <= 3),
-acc-graal / AdGD (target <= 0.5 where acceleration matters: the ill-conditioned,
-practically non-strongly-convex quadratics) and the solver-time ratio acc-graal / scipy
-L-BFGS-B. Run: ``python -m benchmarks.convex_evals [--quick] [--out DIR]``.
+(acc-graal and AdGD from eta0 = 1e-10, AC-FGM from its initial line search), counts the
+gradient evaluations to relative suboptimality 1e-6 and prints the ratios acc-graal /
+Nesterov-with-known-L (target <= 3), acc-graal / AdGD (target <= 0.5 where acceleration
+matters: the ill-conditioned, practically non-strongly-convex quadratics), acc-graal / AC-FGM
+(the other accelerated parameter-free method; no target) and the solver-time ratio acc-graal /
+scipy L-BFGS-B. Run: ``python -m benchmarks.convex_evals [--quick] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from theoropt.convex.study import LBFGS, evals_to_reach, run_solver, time_to_rea
 EPS = 1e-6
 BUDGET = 40_000
 ACCELERATION_MATTERS = {"quadratic-random", "quadratic-nesterov"}
+METHODS = ("acc-graal", "nesterov", "adgd", "ac-fgm", LBFGS)
 
 
 def main() -> None:
@@ -31,7 +33,7 @@ def main() -> None:
         problem = get_problem(name)
         x0 = problem.starting_point(0)
         evals, seconds = {}, {}
-        for method in ("acc-graal", "nesterov", "adgd", LBFGS):
+        for method in METHODS:
             trace = run_solver(problem, method, x0, max_njev=BUDGET, target=EPS)
             evals[method] = evals_to_reach(trace, EPS)
             seconds[method] = time_to_reach(trace, EPS)
@@ -46,13 +48,11 @@ def main() -> None:
         rows.append(
             [
                 name,
-                *(
-                    f"{evals[m]:.0f}" if math.isfinite(evals[m]) else f"> {BUDGET}"
-                    for m in ("acc-graal", "nesterov", "adgd", LBFGS)
-                ),
+                *(f"{evals[m]:.0f}" if math.isfinite(evals[m]) else f"> {BUDGET}" for m in METHODS),
                 ratio(evals["acc-graal"], evals["nesterov"]),
                 ratio(evals["acc-graal"], evals["adgd"])
                 + (" (acceleration matters)" if name in ACCELERATION_MATTERS else ""),
+                ratio(evals["acc-graal"], evals["ac-fgm"]),
                 f"{seconds['acc-graal']:.3f}",
                 f"{seconds[LBFGS]:.3f}",
                 ratio(seconds["acc-graal"], seconds[LBFGS], budget=None),
@@ -67,9 +67,11 @@ def main() -> None:
             "acc-graal evals",
             "nesterov (L) evals",
             "adgd evals",
+            "ac-fgm evals",
             "L-BFGS-B evals",
             "acc/nesterov (<= 3)",
             "acc/adgd (<= 0.5)",
+            "acc/ac-fgm",
             "acc-graal s",
             "L-BFGS-B s",
             "time acc/L-BFGS-B",
