@@ -128,6 +128,46 @@ def test_swiss_roll_unpaired_data_helps_at_64_pairs() -> None:
     assert np.mean(semi_scores) < np.mean(paired_scores), (semi_scores, paired_scores)
 
 
+def _toy_pairs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2))
+    return x, np.tanh(x) + 0.3 * rng.standard_normal((n, 2))
+
+
+def test_early_stopping_keeps_the_best_validation_state() -> None:
+    x, y = _toy_pairs(120)
+    options = {"steps": 80, "progress": False, "dtype": torch.float64, "n_potentials": 6}
+    model = EBiEOT(eps=0.5, n_costs=3, validation_fraction=0.25, eval_every=5, **options).fit(
+        x[:40], y[:40], x, y
+    )
+    history = model.history_
+    assert history.validation_step == list(range(5, 81, 5))
+    assert model.best_step_ == history.validation_step[int(np.argmin(history.validation_nll))]
+    held_out = model.validation_index_.numpy()
+    assert len(held_out) == 10 and len(set(held_out)) == 10
+    # the returned model is the best state: its held-out NLL is the recorded minimum
+    nll = -np.mean(model.log_prob(y[held_out], x[held_out]))
+    assert nll == pytest.approx(min(history.validation_nll), rel=1e-9)
+
+
+def test_patience_warmup_and_weight_decay() -> None:
+    x, y = _toy_pairs(60)
+    options = {"eps": 0.5, "n_potentials": 4, "n_costs": 2, "progress": False}
+    stopped = EBiEOT(
+        steps=400, validation_fraction=0.2, eval_every=2, patience=1, lr_cost=0.05, **options
+    ).fit(x[:30], y[:30])
+    assert len(stopped.history_.paired_nll) < 400
+    assert stopped.history_.validation_step[-1] - stopped.best_step_ == 2
+    warm = EBiEOT(steps=20, warmup_steps=15, **options).fit(x[:30], y[:30], x, y)
+    assert len(warm.history_.dual) == 35 and len(warm.history_.paired_nll) == 20
+
+    def cost_norm(weight_decay: float) -> float:
+        model = EBiEOT(steps=50, weight_decay=weight_decay, **options).fit(x[:30], y[:30])
+        return float(sum(p.detach().norm() ** 2 for p in model.cost_.parameters()))
+
+    assert cost_norm(5.0) < 0.9 * cost_norm(0.0)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -155,6 +195,21 @@ def test_bad_hyperparameters_and_query_dimensions(fitted: EBiEOT) -> None:
         EBiEOT(eps=-1.0)
     with pytest.raises(ValueError, match="n_potentials"):
         EBiEOT(n_potentials=0)
+    for name, value in [
+        ("validation_fraction", 1.0),
+        ("validation_fraction", -0.1),
+        ("weight_decay", -1.0),
+        ("warmup_steps", -1),
+        ("warmup_steps", 1.5),
+        ("eval_every", 0),
+        ("patience", 0),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            EBiEOT(**{name: value})
+    with pytest.raises(ValueError, match="leaving none to train on"):
+        EBiEOT(steps=1, validation_fraction=0.5, progress=False).fit(
+            np.ones((1, 2)), np.ones((1, 2))
+        )
     with pytest.raises(ValueError, match="dimension 3"):
         fitted.sample(np.ones((2, 3)))
     with pytest.raises(ValueError, match="rows"):
