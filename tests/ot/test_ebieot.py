@@ -96,23 +96,16 @@ def test_lightsb_is_ebieot_with_identity_cost() -> None:
     np.testing.assert_allclose(light.log_prob(POINTS, x0), log_ref, atol=2e-3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured: the issue's claim does not hold in this setting. Mean conditional energy "
-        "distance over data seeds 0-2 (500 steps): EBiEOT 0.458 (0.570, 0.399, 0.405) vs "
-        "paired-only 0.359 (0.294, 0.551, 0.233); at 400 steps 0.368 vs 0.336. In the "
-        "experiment's quick runs (other draws) EBiEOT had the lower mean at 64 pairs (lower in "
-        "2 of 3 seeds at 400 steps, 3 of 3 at 500). Strict: if a change makes the claim hold, "
-        "this XPASSes and the marker must go."
-    ),
-)
 def test_swiss_roll_unpaired_data_helps_at_64_pairs() -> None:
     """The issue's claim: EBiEOT with 64 pairs + 1024/1024 unpaired beats the same GMM model
-    fit on the 64 pairs alone (conditional energy distance over held-out x), on average over
-    three draws of the data and initialisations."""
+    with the same training options fit on the 64 pairs alone (conditional energy distance over
+    held-out x), on average over three draws of the data and initialisations and in at least
+    two of the three. Both use early stopping on a quarter of the pairs (the default), a 200-step
+    warm-up of the potential on the marginals and a small cost network (``hidden=16,
+    n_costs=5``). The unpaired model must also beat the paired-only model with the default
+    options (early stopping only), the best paired-only setting we measured (docs/ot.md)."""
     truth = entropic_swiss_roll(0.1, n_support=1024, n_reference=2048)
-    semi_scores, paired_scores = [], []
+    semi_scores, paired_scores, paired_default_scores = [], [], []
     for seed in range(3):
         rng = np.random.default_rng(seed)
         xp, yp = truth.sample_pairs(64, rng)
@@ -120,12 +113,23 @@ def test_swiss_roll_unpaired_data_helps_at_64_pairs() -> None:
         _, yu = truth.sample_pairs(1024, rng)
         x_test = truth.sample_x(32, rng)
         y_test = truth.sample_conditional(x_test, 200, rng)
-        options = {"eps": 0.1, "steps": 500, "batch_size": 128, "progress": False, "seed": seed}
+        base = {"eps": 0.1, "steps": 500, "batch_size": 128, "progress": False, "seed": seed}
+        options = {**base, "warmup_steps": 200, "hidden": 16, "n_costs": 5}
         semi = EBiEOT(**options).fit(xp, yp, xu, yu)
         paired = EBiEOT(**options).fit(xp, yp)
-        semi_scores.append(energy_distance(semi.sample(x_test, 200), y_test).mean())
-        paired_scores.append(energy_distance(paired.sample(x_test, 200), y_test).mean())
-    assert np.mean(semi_scores) < np.mean(paired_scores), (semi_scores, paired_scores)
+        paired_default = EBiEOT(**base).fit(xp, yp)
+        for scores, model in [
+            (semi_scores, semi),
+            (paired_scores, paired),
+            (paired_default_scores, paired_default),
+        ]:
+            scores.append(energy_distance(model.sample(x_test, 200), y_test).mean())
+    scores = (semi_scores, paired_scores, paired_default_scores)
+    semi, paired, paired_default = map(np.array, scores)
+    assert semi.mean() < paired.mean(), scores
+    assert (semi < paired).sum() >= 2, scores
+    assert semi.mean() < paired_default.mean(), scores
+    assert (semi < paired_default).sum() >= 2, scores
 
 
 def _toy_pairs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -173,7 +173,7 @@ class EBiEOT:
         lr_cost: float = 1e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
-        validation_fraction: float = 0.0,
+        validation_fraction: float = 0.25,
         eval_every: int = 10,
         patience: int | None = None,
         seed: int = 0,
