@@ -17,6 +17,9 @@ x and y seen (unpaired and the pairs' own), then a likelihood step fitting the c
 minimising their negative conditional log-likelihood ``mean (c(x, y) - f(y) - f^c(x)) / eps``.
 With pairs only this is block-coordinate maximum likelihood on the pairs; with no pairs the
 cost is fixed to ``-<x, y>`` (``M = 1, v = 1, b(x) = x``) and only the dual step runs: LightSB.
+By default a quarter of the pairs is held out and the state with the lowest held-out negative
+log-likelihood is returned (early stopping): the learned cost overfits a few pairs within a
+few hundred steps (docs/ot.md, "Overfitting and unpaired data").
 """
 
 from __future__ import annotations
