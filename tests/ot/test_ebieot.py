@@ -96,23 +96,16 @@ def test_lightsb_is_ebieot_with_identity_cost() -> None:
     np.testing.assert_allclose(light.log_prob(POINTS, x0), log_ref, atol=2e-3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured: the issue's claim does not hold in this setting. Mean conditional energy "
-        "distance over data seeds 0-2 (500 steps): EBiEOT 0.458 (0.570, 0.399, 0.405) vs "
-        "paired-only 0.359 (0.294, 0.551, 0.233); at 400 steps 0.368 vs 0.336. In the "
-        "experiment's quick runs (other draws) EBiEOT had the lower mean at 64 pairs (lower in "
-        "2 of 3 seeds at 400 steps, 3 of 3 at 500). Strict: if a change makes the claim hold, "
-        "this XPASSes and the marker must go."
-    ),
-)
 def test_swiss_roll_unpaired_data_helps_at_64_pairs() -> None:
     """The issue's claim: EBiEOT with 64 pairs + 1024/1024 unpaired beats the same GMM model
-    fit on the 64 pairs alone (conditional energy distance over held-out x), on average over
-    three draws of the data and initialisations."""
+    with the same training options fit on the 64 pairs alone (conditional energy distance over
+    held-out x), on average over three draws of the data and initialisations and in at least
+    two of the three. Both use early stopping on a quarter of the pairs (the default), a 200-step
+    warm-up of the potential on the marginals and a small cost network (``hidden=16,
+    n_costs=5``). The unpaired model must also beat the paired-only model with the default
+    options (early stopping only), the best paired-only setting we measured (docs/ot.md)."""
     truth = entropic_swiss_roll(0.1, n_support=1024, n_reference=2048)
-    semi_scores, paired_scores = [], []
+    semi_scores, paired_scores, paired_default_scores = [], [], []
     for seed in range(3):
         rng = np.random.default_rng(seed)
         xp, yp = truth.sample_pairs(64, rng)
@@ -120,12 +113,63 @@ def test_swiss_roll_unpaired_data_helps_at_64_pairs() -> None:
         _, yu = truth.sample_pairs(1024, rng)
         x_test = truth.sample_x(32, rng)
         y_test = truth.sample_conditional(x_test, 200, rng)
-        options = {"eps": 0.1, "steps": 500, "batch_size": 128, "progress": False, "seed": seed}
+        base = {"eps": 0.1, "steps": 500, "batch_size": 128, "progress": False, "seed": seed}
+        options = {**base, "warmup_steps": 200, "hidden": 16, "n_costs": 5}
         semi = EBiEOT(**options).fit(xp, yp, xu, yu)
         paired = EBiEOT(**options).fit(xp, yp)
-        semi_scores.append(energy_distance(semi.sample(x_test, 200), y_test).mean())
-        paired_scores.append(energy_distance(paired.sample(x_test, 200), y_test).mean())
-    assert np.mean(semi_scores) < np.mean(paired_scores), (semi_scores, paired_scores)
+        paired_default = EBiEOT(**base).fit(xp, yp)
+        for scores, model in [
+            (semi_scores, semi),
+            (paired_scores, paired),
+            (paired_default_scores, paired_default),
+        ]:
+            scores.append(energy_distance(model.sample(x_test, 200), y_test).mean())
+    scores = (semi_scores, paired_scores, paired_default_scores)
+    semi, paired, paired_default = map(np.array, scores)
+    assert semi.mean() < paired.mean(), scores
+    assert (semi < paired).sum() >= 2, scores
+    assert semi.mean() < paired_default.mean(), scores
+    assert (semi < paired_default).sum() >= 2, scores
+
+
+def _toy_pairs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2))
+    return x, np.tanh(x) + 0.3 * rng.standard_normal((n, 2))
+
+
+def test_early_stopping_keeps_the_best_validation_state() -> None:
+    x, y = _toy_pairs(120)
+    options = {"steps": 80, "progress": False, "dtype": torch.float64, "n_potentials": 6}
+    model = EBiEOT(eps=0.5, n_costs=3, validation_fraction=0.25, eval_every=5, **options).fit(
+        x[:40], y[:40], x, y
+    )
+    history = model.history_
+    assert history.validation_step == list(range(5, 81, 5))
+    assert model.best_step_ == history.validation_step[int(np.argmin(history.validation_nll))]
+    held_out = model.validation_index_.numpy()
+    assert len(held_out) == 10 and len(set(held_out)) == 10
+    # the returned model is the best state: its held-out NLL is the recorded minimum
+    nll = -np.mean(model.log_prob(y[held_out], x[held_out]))
+    assert nll == pytest.approx(min(history.validation_nll), rel=1e-9)
+
+
+def test_patience_warmup_and_weight_decay() -> None:
+    x, y = _toy_pairs(60)
+    options = {"eps": 0.5, "n_potentials": 4, "n_costs": 2, "progress": False}
+    stopped = EBiEOT(
+        steps=400, validation_fraction=0.2, eval_every=2, patience=1, lr_cost=0.05, **options
+    ).fit(x[:30], y[:30])
+    assert len(stopped.history_.paired_nll) < 400
+    assert stopped.history_.validation_step[-1] - stopped.best_step_ == 2
+    warm = EBiEOT(steps=20, warmup_steps=15, **options).fit(x[:30], y[:30], x, y)
+    assert len(warm.history_.dual) == 35 and len(warm.history_.paired_nll) == 20
+
+    def cost_norm(weight_decay: float) -> float:
+        model = EBiEOT(steps=50, weight_decay=weight_decay, **options).fit(x[:30], y[:30])
+        return float(sum(p.detach().norm() ** 2 for p in model.cost_.parameters()))
+
+    assert cost_norm(5.0) < 0.9 * cost_norm(0.0)
 
 
 @pytest.mark.parametrize(
@@ -155,6 +199,21 @@ def test_bad_hyperparameters_and_query_dimensions(fitted: EBiEOT) -> None:
         EBiEOT(eps=-1.0)
     with pytest.raises(ValueError, match="n_potentials"):
         EBiEOT(n_potentials=0)
+    for name, value in [
+        ("validation_fraction", 1.0),
+        ("validation_fraction", -0.1),
+        ("weight_decay", -1.0),
+        ("warmup_steps", -1),
+        ("warmup_steps", 1.5),
+        ("eval_every", 0),
+        ("patience", 0),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            EBiEOT(**{name: value})
+    with pytest.raises(ValueError, match="leaving none to train on"):
+        EBiEOT(steps=1, validation_fraction=0.5, progress=False).fit(
+            np.ones((1, 2)), np.ones((1, 2))
+        )
     with pytest.raises(ValueError, match="dimension 3"):
         fitted.sample(np.ones((2, 3)))
     with pytest.raises(ValueError, match="rows"):

@@ -85,6 +85,21 @@ def check_positive_int(name: str, value: int) -> int:
     return int(value)
 
 
+def check_non_negative(name: str, value: float) -> float:
+    """``value`` as a float, or a ``ValueError`` when it is not a finite number ``>= 0``."""
+    number = float(value)
+    if not np.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+    return number
+
+
+def check_non_negative_int(name: str, value: int) -> int:
+    """``value`` as an int, or a ``ValueError`` when it is not an integer ``>= 0``."""
+    if isinstance(value, bool) or int(value) != value or int(value) < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 class SinkhornConvergenceWarning(UserWarning):
     """The solver stopped at ``max_iter`` before the marginal error reached ``tol``."""
 

@@ -17,10 +17,14 @@ x and y seen (unpaired and the pairs' own), then a likelihood step fitting the c
 minimising their negative conditional log-likelihood ``mean (c(x, y) - f(y) - f^c(x)) / eps``.
 With pairs only this is block-coordinate maximum likelihood on the pairs; with no pairs the
 cost is fixed to ``-<x, y>`` (``M = 1, v = 1, b(x) = x``) and only the dual step runs: LightSB.
+By default a quarter of the pairs is held out and the state with the lowest held-out negative
+log-likelihood is returned (early stopping): the learned cost overfits a few pairs within a
+few hundred steps (docs/ot.md, "Overfitting and unpaired data").
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +35,8 @@ from tqdm.auto import tqdm
 
 from theoropt.ot._arrays import (
     ArrayLike,
+    check_non_negative,
+    check_non_negative_int,
     check_positive,
     check_positive_int,
     is_numpy_input,
@@ -103,20 +109,24 @@ class InnerProductCost(nn.Module):
 
 @dataclass
 class _Data:
-    """Validated training tensors: pairs (may be empty) and the marginal pools."""
+    """Validated training tensors: pairs (may be empty) and the unpaired samples (may be
+    empty)."""
 
     x_pairs: torch.Tensor
     y_pairs: torch.Tensor
-    x_pool: torch.Tensor
-    y_pool: torch.Tensor
+    x_unpaired: torch.Tensor
+    y_unpaired: torch.Tensor
 
 
 @dataclass
 class FitHistory:
-    """Per-step losses of the dual (marginal) and likelihood (paired) steps."""
+    """Per-step losses of the dual (marginal) and likelihood (paired) steps, and the held-out
+    pairs' negative log-likelihood at each validation step (counted after the warm-up)."""
 
     dual: list[float] = field(default_factory=list)
     paired_nll: list[float] = field(default_factory=list)
+    validation_step: list[int] = field(default_factory=list)
+    validation_nll: list[float] = field(default_factory=list)
 
 
 class EBiEOT:
@@ -132,6 +142,20 @@ class EBiEOT:
         init_variance: starting conditional variance.
         steps, batch_size: alternating optimisation steps and their batch size.
         lr_potential, lr_cost: Adam learning rates of the potential and of the cost network.
+        weight_decay: decoupled weight decay of the cost network (AdamW; Loshchilov & Hutter,
+            ICLR 2019); 0 is plain Adam.
+        warmup_steps: dual-only steps before the alternating phase: the potential is first
+            fitted to the marginals (all x and y seen) under the initial cost, as LightSB fits
+            it. Useful with unpaired data; with pairs alone the potential then fits the few
+            pair targets, which hurt the paired-only model in our Swiss-roll runs (docs/ot.md).
+        validation_fraction: fraction of the pairs held out for early stopping (at least one
+            pair; they are not used for training at all, not even as marginal samples): their
+            mean negative conditional log-likelihood is computed every ``eval_every``
+            alternating steps and ``fit`` returns the state with the lowest value. 0 turns
+            early stopping off (train on every pair for ``steps`` steps). Ignored without pairs.
+        eval_every: alternating steps between two validation evaluations.
+        patience: stop once this many evaluations in a row did not improve on the best one
+            (``None``: run all ``steps`` and keep the best state).
         seed: seeds initialisation, batches and (by default) sampling.
         progress: show a tqdm progress bar during ``fit``.
         device, dtype: where and in which precision the model lives (default CPU, float32).
@@ -150,6 +174,11 @@ class EBiEOT:
         batch_size: int = 256,
         lr_potential: float = 1e-2,
         lr_cost: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        validation_fraction: float = 0.25,
+        eval_every: int = 10,
+        patience: int | None = None,
         seed: int = 0,
         progress: bool = True,
         device: str | torch.device | None = None,
@@ -165,6 +194,13 @@ class EBiEOT:
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.lr_potential = check_positive("lr_potential", lr_potential)
         self.lr_cost = check_positive("lr_cost", lr_cost)
+        self.weight_decay = check_non_negative("weight_decay", weight_decay)
+        self.warmup_steps = check_non_negative_int("warmup_steps", warmup_steps)
+        self.validation_fraction = check_non_negative("validation_fraction", validation_fraction)
+        if self.validation_fraction >= 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+        self.eval_every = check_positive_int("eval_every", eval_every)
+        self.patience = None if patience is None else check_positive_int("patience", patience)
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.seed, self.progress, self.dtype = int(seed), bool(progress), dtype
@@ -173,6 +209,10 @@ class EBiEOT:
         self.potential_: GaussianMixturePotential | None = None
         self.cost_: nn.Module | None = None
         self.history_ = FitHistory()
+        #: alternating step (after the warm-up) of the returned state; None without validation
+        self.best_step_: int | None = None
+        #: indices (into the pairs given to ``fit``) of the held-out validation pairs
+        self.validation_index_: torch.Tensor | None = None
 
     # ----------------------------------------------------------------------------- fitting
     def _tensor(self, name: str, value: ArrayLike, dim: int | None = None) -> torch.Tensor:
@@ -217,8 +257,8 @@ class EBiEOT:
         return _Data(
             x_pairs,
             y_pairs,
-            torch.cat([tensors.get("x_unpaired", empty_x), x_pairs]),
-            torch.cat([tensors.get("y_unpaired", empty_y), y_pairs]),
+            tensors.get("x_unpaired", empty_x),
+            tensors.get("y_unpaired", empty_y),
         )
 
     def _make_cost(self, dim_x: int, dim_y: int, has_pairs: bool) -> nn.Module:
@@ -231,6 +271,27 @@ class EBiEOT:
             )
         return InnerProductCost()
 
+    def _split_validation(
+        self, data: _Data, generator: torch.Generator
+    ) -> tuple[_Data, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Hold out ``validation_fraction`` of the pairs (at least one); they leave the
+        training data entirely (neither pairs nor marginal samples)."""
+        n_pairs = data.x_pairs.shape[0]
+        if self.validation_fraction == 0.0 or n_pairs == 0:
+            return data, None
+        n_val = max(1, round(self.validation_fraction * n_pairs))
+        if n_val >= n_pairs:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out {n_val} of "
+                f"{n_pairs} pairs, leaving none to train on; pass validation_fraction=0 to "
+                "train on every pair without early stopping"
+            )
+        order = torch.randperm(n_pairs, generator=generator).to(self.device)
+        val, train = order[:n_val], order[n_val:]
+        self.validation_index_ = val.cpu()
+        kept = _Data(data.x_pairs[train], data.y_pairs[train], data.x_unpaired, data.y_unpaired)
+        return kept, (data.x_pairs[val], data.y_pairs[val])
+
     def fit(
         self,
         x_paired: ArrayLike | None = None,
@@ -239,46 +300,81 @@ class EBiEOT:
         y_unpaired: ArrayLike | None = None,
     ) -> EBiEOT:
         """Fit on pairs ``(x_paired[i], y_paired[i])`` and/or unpaired ``x_unpaired``,
-        ``y_unpaired`` (2-D arrays, one sample per row). Returns ``self``."""
+        ``y_unpaired`` (2-D arrays, one sample per row). Returns ``self``.
+
+        With ``validation_fraction > 0`` that fraction of the pairs is held out, their mean
+        negative log-likelihood is evaluated every ``eval_every`` steps, and the model ends
+        in the state with the lowest one (early stopping; ``best_step_`` records the step).
+        """
         data = self._validate(x_paired, y_paired, x_unpaired, y_unpaired)
+        self.validation_index_ = None
         has_pairs = data.x_pairs.shape[0] > 0
-        self.dim_x_, self.dim_y_ = data.x_pool.shape[1], data.y_pool.shape[1]
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        data, validation = self._split_validation(data, generator)
+        x_pool = torch.cat([data.x_unpaired, data.x_pairs])
+        y_pool = torch.cat([data.y_unpaired, data.y_pairs])
+        self.dim_x_, self.dim_y_ = x_pool.shape[1], y_pool.shape[1]
         torch_state = torch.random.get_rng_state()
         torch.manual_seed(self.seed)  # network initialisation
         try:
-            cost = self._make_cost(data.x_pool.shape[1], data.y_pool.shape[1], has_pairs)
+            cost = self._make_cost(x_pool.shape[1], y_pool.shape[1], has_pairs)
         finally:
             torch.random.set_rng_state(torch_state)
-        pick = torch.randint(len(data.y_pool), (self.n_potentials,), generator=generator)
+        pick = torch.randint(len(y_pool), (self.n_potentials,), generator=generator)
         potential = GaussianMixturePotential(
-            data.y_pool[pick.to(self.device)], self.eps, self.min_variance, self.init_variance
+            y_pool[pick.to(self.device)], self.eps, self.min_variance, self.init_variance
         )
         self.potential_, self.cost_ = potential.to(self.device), cost.to(self.device)
         self.history_ = FitHistory()
+        self.best_step_ = None
         dual_opt = torch.optim.Adam(potential.parameters(), lr=self.lr_potential)
         cost_params = list(cost.parameters())
-        paired_opt = torch.optim.Adam(cost_params, lr=self.lr_cost) if cost_params else None
+        paired_opt = (
+            torch.optim.AdamW(cost_params, lr=self.lr_cost, weight_decay=self.weight_decay)
+            if cost_params
+            else None
+        )
+        best_nll, best_state = math.inf, None
 
         def batch(*tensors: torch.Tensor) -> list[torch.Tensor]:
             size = min(self.batch_size, len(tensors[0]))
             index = torch.randperm(len(tensors[0]), generator=generator)[:size].to(self.device)
             return [t[index] for t in tensors]
 
-        for _ in tqdm(range(self.steps), disable=not self.progress, desc="EBiEOT fit"):
-            (xb,), (yb,) = batch(data.x_pool), batch(data.y_pool)
+        total = self.warmup_steps + self.steps
+        for step in tqdm(range(total), disable=not self.progress, desc="EBiEOT fit"):
+            (xb,), (yb,) = batch(x_pool), batch(y_pool)
             dual = self._dual_loss(xb, yb)
             dual_opt.zero_grad(set_to_none=True)
             dual.backward()
             dual_opt.step()
             self.history_.dual.append(dual.item())
-            if has_pairs and paired_opt is not None:
-                xp, yp = batch(data.x_pairs, data.y_pairs)
-                nll = self._paired_nll(xp, yp)
-                paired_opt.zero_grad(set_to_none=True)
-                nll.backward()
-                paired_opt.step()
-                self.history_.paired_nll.append(nll.item())
+            if step < self.warmup_steps or not has_pairs or paired_opt is None:
+                continue
+            xp, yp = batch(data.x_pairs, data.y_pairs)
+            nll = self._paired_nll(xp, yp)
+            paired_opt.zero_grad(set_to_none=True)
+            nll.backward()
+            paired_opt.step()
+            self.history_.paired_nll.append(nll.item())
+            done = step + 1 - self.warmup_steps
+            if validation is not None and (done % self.eval_every == 0 or done == self.steps):
+                with torch.no_grad():
+                    val_nll = self._paired_nll(*validation).item()
+                self.history_.validation_step.append(done)
+                self.history_.validation_nll.append(val_nll)
+                if val_nll < best_nll:
+                    best_nll, self.best_step_ = val_nll, done
+                    best_state = copy.deepcopy((potential.state_dict(), cost.state_dict()))
+                elif (
+                    self.patience is not None
+                    and self.best_step_ is not None
+                    and done - self.best_step_ >= self.patience * self.eval_every
+                ):
+                    break
+        if best_state is not None:
+            potential.load_state_dict(best_state[0])
+            cost.load_state_dict(best_state[1])
         return self
 
     # ------------------------------------------------------------------------ closed forms
@@ -390,7 +486,8 @@ class EBiEOT:
         """Constructor arguments (scikit-learn convention)."""
         names = (
             "eps n_potentials n_costs hidden min_variance init_variance steps batch_size "
-            "lr_potential lr_cost seed progress device dtype"
+            "lr_potential lr_cost weight_decay warmup_steps validation_fraction eval_every "
+            "patience seed progress device dtype"
         ).split()
         return {name: getattr(self, name) for name in names}
 
