@@ -21,6 +21,7 @@ CPU at n <= a few thousand (see ``benchmarks/sns_hessian.py``).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,7 +51,9 @@ def _hessian_product(
         off, off_t = plan, plan.T
     else:
         kept = torch.where(plan >= drop_tol * row[:, None], plan, torch.zeros((), dtype=plan.dtype))
-        off, off_t = kept.to_sparse_csr(), kept.T.contiguous().to_sparse_csr()
+        with warnings.catch_warnings():  # torch's notice that CSR support is in beta
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            off, off_t = kept.to_sparse_csr(), kept.T.contiguous().to_sparse_csr()
 
     def product(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return row * xa + off @ xb, off_t @ xa + col * xb
