@@ -70,34 +70,39 @@ def to_output(tensor: torch.Tensor, numpy_out: bool) -> ArrayLike:
     return tensor.cpu().numpy() if numpy_out else tensor
 
 
-def check_positive(name: str, value: float) -> float:
-    """``value`` as a float, or a ``ValueError`` when it is not a finite positive number."""
+def _check_number(name: str, value: float, *, allow_zero: bool) -> float:
     number = float(value)
-    if not np.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a finite {kind} number, got {value!r}")
     return number
 
 
-def check_positive_int(name: str, value: int) -> int:
-    """``value`` as an int, or a ``ValueError`` when it is not a positive integer."""
-    if isinstance(value, bool) or int(value) != value or int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def _check_integer(name: str, value: int, *, minimum: int) -> int:
+    if isinstance(value, bool) or int(value) != value or int(value) < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
     return int(value)
+
+
+def check_positive(name: str, value: float) -> float:
+    """``value`` as a float, or a ``ValueError`` when it is not a finite positive number."""
+    return _check_number(name, value, allow_zero=False)
 
 
 def check_non_negative(name: str, value: float) -> float:
     """``value`` as a float, or a ``ValueError`` when it is not a finite number ``>= 0``."""
-    number = float(value)
-    if not np.isfinite(number) or number < 0:
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-    return number
+    return _check_number(name, value, allow_zero=True)
+
+
+def check_positive_int(name: str, value: int) -> int:
+    """``value`` as an int, or a ``ValueError`` when it is not a positive integer."""
+    return _check_integer(name, value, minimum=1)
 
 
 def check_non_negative_int(name: str, value: int) -> int:
     """``value`` as an int, or a ``ValueError`` when it is not an integer ``>= 0``."""
-    if isinstance(value, bool) or int(value) != value or int(value) < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
+    return _check_integer(name, value, minimum=0)
 
 
 class SinkhornConvergenceWarning(UserWarning):
