@@ -181,3 +181,17 @@ def test_acc_graal_first_iterates(small_quadratic):
     np.testing.assert_allclose(result.history["step"], [eta0, eta0, eta1], rtol=1e-13)
     assert result.njev == 1 + 1 + 2  # x0; xt1 (xb1 = x0 reused); xb2 and xt2
     assert eta2 > 0
+
+
+def test_acfgm_line_search_survives_overflowing_trials():
+    """A trial point where f overflows fails the line-search test (as in the reference code)
+    instead of ending the run. f = x²/2 + exp(800 (-x - 5)) is flat near x0 = 10 (the probe
+    sees L ≈ 1), so the first trial, eta = 1/(2.5 * 0.25) = 1.6, lands at x = -6 where the
+    exponential overflows; the next trials are accepted."""
+    fun = lambda x: float(0.5 * x[0] ** 2 + np.exp(800 * (-x[0] - 5)))  # noqa: E731
+    jac = lambda x: np.array([x[0] - 800 * np.exp(800 * (-x[0] - 5))])  # noqa: E731
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(fun(np.array([-6.0])))
+        result = minimize(fun, np.array([10.0]), jac, method="ac-fgm", tol=1e-8, max_iter=500)
+    assert result.success, result.message
+    assert abs(result.x[0]) < 1e-7

@@ -211,9 +211,12 @@ def test_bad_hyperparameters_and_query_dimensions(fitted: EBiEOT) -> None:
         with pytest.raises(ValueError, match=name):
             EBiEOT(**{name: value})
     with pytest.raises(ValueError, match="leaving none to train on"):
-        EBiEOT(steps=1, validation_fraction=0.5, progress=False).fit(
-            np.ones((1, 2)), np.ones((1, 2))
+        EBiEOT(steps=1, validation_fraction=0.9, progress=False).fit(
+            np.ones((2, 2)), np.ones((2, 2))
         )
+    with pytest.warns(UserWarning, match="single pair"):  # the default fraction, one pair
+        single = EBiEOT(steps=2, progress=False).fit(np.ones((1, 2)), np.ones((1, 2)))
+    assert single.validation_index_ is None and single.best_step_ is None
     with pytest.raises(ValueError, match="dimension 3"):
         fitted.sample(np.ones((2, 3)))
     with pytest.raises(ValueError, match="rows"):

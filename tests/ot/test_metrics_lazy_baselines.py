@@ -110,3 +110,15 @@ def test_chunked_log_sum_exp_matches_dense_at_extreme_scales() -> None:
     expected = torch.logsumexp(dense, dim=1)
     got = _chunked_lse(rows, cols, potential, reg, batch_size=16)
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-6)
+
+
+def test_point_cloud_sinkhorn_accepts_inputs_that_require_grad() -> None:
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.random((40, 2)))
+    y = torch.from_numpy(rng.random((30, 2)))
+    plain = sinkhorn(None, None, (x, y), 0.1, cost="sqeuclidean", tol=1e-10)
+    tracked = sinkhorn(
+        None, None, (x.clone().requires_grad_(True), y), 0.1, cost="sqeuclidean", tol=1e-10
+    )
+    torch.testing.assert_close(tracked.alpha, plain.alpha)
+    assert not tracked.alpha.requires_grad

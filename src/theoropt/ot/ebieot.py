@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,7 +153,8 @@ class EBiEOT:
             pair; they are not used for training at all, not even as marginal samples): their
             mean negative conditional log-likelihood is computed every ``eval_every``
             alternating steps and ``fit`` returns the state with the lowest value. 0 turns
-            early stopping off (train on every pair for ``steps`` steps). Ignored without pairs.
+            early stopping off (train on every pair for ``steps`` steps). Ignored without pairs;
+            skipped with a warning when there is a single pair.
         eval_every: alternating steps between two validation evaluations.
         patience: stop once this many evaluations in a row did not improve on the best one
             (``None``: run all ``steps`` and keep the best state).
@@ -278,6 +280,13 @@ class EBiEOT:
         training data entirely (neither pairs nor marginal samples)."""
         n_pairs = data.x_pairs.shape[0]
         if self.validation_fraction == 0.0 or n_pairs == 0:
+            return data, None
+        if n_pairs == 1:
+            warnings.warn(
+                "a single pair cannot be split for early stopping: training on it without "
+                "validation (pass validation_fraction=0 to silence this)",
+                stacklevel=3,
+            )
             return data, None
         n_val = max(1, round(self.validation_fraction * n_pairs))
         if n_val >= n_pairs:

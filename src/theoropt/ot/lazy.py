@@ -36,6 +36,7 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return sq.clamp_(min=0.0)
 
 
+@torch.no_grad()
 def _chunked_lse(
     rows: torch.Tensor, cols: torch.Tensor, potential: torch.Tensor, reg: float, batch_size: int
 ) -> torch.Tensor:
@@ -157,7 +158,8 @@ def sinkhorn_points(
 
     The error on the y marginal is zero by construction after each update of ``beta``; the x
     marginal error is read off the next row log-sum-exp for free, so both are checked at no
-    extra cost every iteration.
+    extra cost every iteration. The potentials are computed without autograd (inputs that
+    require gradients are accepted; the returned potentials are detached).
     """
     reg = check_positive("reg", reg)
     tol = check_positive("tol", tol)

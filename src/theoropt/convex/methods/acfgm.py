@@ -13,16 +13,20 @@ AC-FGM-Implementation, ``universal_AC_FGM`` with eps = 0), which has the paramet
       x_t   = (z_t + tau_t x_{t-1}) / (1 + tau_t)
 
 with ``tau_0 = 0``, ``tau_1 = 1`` and the local smoothness estimate
-``L_t = 1/Λ(x_{t-1}; x_t)`` (see :mod:`..curvature`; 0 when no curvature is seen, which leaves
-only the growth caps). The stepsize grows by at most the factor
+``L_t = 1/Λ(x_{t-1}; x_t)`` (see :mod:`..curvature`; 0 when no curvature is seen — equal
+gradients or a Bregman term that is not positive — which leaves only the growth caps; the
+reference code keeps eta unchanged at L_t = 0 and gets eta = 0 from a zero Bregman term with
+unequal gradients). The stepsize grows by at most the factor
 ``min(4/3, 1 + 1/tau_{t-1})`` per iteration; ``x_t`` is the output.
 
 The first stepsize: with ``eta0=None`` (the default) it comes from the authors' initial line
-search — a local Lipschitz estimate ``L_0`` from one probe point, then ``L = 1.5^i L_0 / 4``,
-``eta_1 = 1/(2.5 L)`` for i = 0, 1, ... until ``||∇f(x_1) - ∇f(x_0)|| <= L ||x_1 - x_0||``,
-and ``L_1 = L``; every trial costs one evaluation. With ``eta0`` given, ``eta_1 = eta0`` and
-``L_1 = 1/Λ(x_0; x_1)`` (no line search): this is how the experiment compares every
-parameter-free method from the same tiny first step.
+search: a local Lipschitz estimate ``L_0`` from one probe point (ours: a step of length
+``1e-3 max(1, ||x_0||)`` along ``-∇f(x_0)``; the reference code probes ``x_0 - 0.1``), then
+``L = 1.5^i L_0 / 4`` and ``eta_1 = 1/(2.5 L)`` for i = 0, 1, ... until
+``||∇f(x_1) - ∇f(x_0)|| <= L ||x_1 - x_0||``, and ``L_1 = L``. Every trial costs one
+evaluation; a trial where f or ∇f overflows counts as failed. With ``eta0`` given,
+``eta_1 = eta0`` and ``L_1 = 1/Λ(x_0; x_1)`` (no line search): this is how the experiment
+compares every parameter-free method from the same tiny first step.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import math
 from theoropt.convex.arrays import Array, norm
 from theoropt.convex.curvature import inverse_curvature
 from theoropt.convex.methods.base import Iterate, Method
-from theoropt.convex.oracle import NumericalBreakdown, Oracle
+from theoropt.convex.oracle import NonFiniteEvaluation, NumericalBreakdown, Oracle
 from theoropt.convex.validation import in_interval, positive, real_number
 
 MAX_BETA = 1 - math.sqrt(6) / 3
@@ -89,7 +93,10 @@ class ACFGM(Method):
             smoothness = 1.5**trial * guess / 4
             self.eta = 1 / (2.5 * smoothness)
             x = self.x - self.eta * self.grad
-            f, grad = self.oracle(x)
+            try:
+                f, grad = self.oracle(x)
+            except NonFiniteEvaluation:
+                continue  # an overflowing trial fails the test like any other
             if norm(grad - self.grad) <= smoothness * norm(x - self.x):
                 self.smoothness = smoothness
                 return x, f, grad
