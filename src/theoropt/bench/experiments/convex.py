@@ -439,9 +439,10 @@ def _robustness(runs: Sequence[StoredRun]) -> list[str]:
         "",
         "Gradient evaluations to 1e-6 by eta0 (mean ± std over the starting points that reached "
         "it within the budget) and the number of runs that diverged (non-finite values). "
-        "Accelerated GRAAL restarts with eta/10 when an evaluation overflows (our safeguard); "
-        "the baselines have no such safeguard. The last column is AC-FGM's own start: its "
-        "authors' initial line search for eta_1 (its evaluations counted).",
+        "Accelerated GRAAL has two safeguards of ours: it restarts with eta/10 when an "
+        "evaluation overflows, and with max(lam_1, eta0/10) when its first curvature estimate "
+        "proves eta0 L > 2; the baselines have no safeguard. The last column is AC-FGM's own "
+        "start: its authors' initial line search for eta_1 (its evaluations counted).",
         "",
     ]
     main = select(runs, stage="main")
