@@ -229,3 +229,12 @@ def test_torch_in_torch_out(fitted: EBiEOT) -> None:
     x = torch.zeros(3, 2, dtype=torch.float64)
     assert isinstance(fitted.sample(x, 2), torch.Tensor)
     assert isinstance(fitted.sample(x.numpy(), 2), np.ndarray)
+
+
+@pytest.mark.parametrize("cls", [EBiEOT, LightSB])
+def test_get_params_round_trips_through_the_constructor(cls) -> None:
+    """scikit-learn's convention (what ``sklearn.base.clone`` relies on)."""
+    original = cls(eps=0.3, n_potentials=7, steps=11, seed=5, progress=False)
+    params = original.get_params()
+    assert cls(**params).get_params() == params
+    assert params["eps"] == 0.3 and params["n_potentials"] == 7 and params["seed"] == 5

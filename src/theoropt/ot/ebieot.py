@@ -513,3 +513,9 @@ class LightSB(EBiEOT):
         """Fit on unpaired samples ``x`` (source) and ``y`` (target) of equal dimension."""
         super().fit(x_unpaired=x, y_unpaired=y)
         return self
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments: those of :class:`EBiEOT` less ``n_costs`` (fixed to 1)."""
+        params = super().get_params()
+        del params["n_costs"]
+        return params
