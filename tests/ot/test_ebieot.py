@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sklearn.base
 import torch
 from torch import nn
 
@@ -238,3 +239,5 @@ def test_get_params_round_trips_through_the_constructor(cls) -> None:
     params = original.get_params()
     assert cls(**params).get_params() == params
     assert params["eps"] == 0.3 and params["n_potentials"] == 7 and params["seed"] == 5
+    copy = sklearn.base.clone(original)
+    assert type(copy) is cls and copy.get_params() == params and copy.potential_ is None

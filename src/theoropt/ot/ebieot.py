@@ -206,7 +206,8 @@ class EBiEOT:
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.seed, self.progress, self.dtype = int(seed), bool(progress), dtype
-        self.device = torch.device("cpu" if device is None else device)
+        self.device = device  # as given (scikit-learn convention); see ``_torch_device``
+        torch.device("cpu" if device is None else device)  # fail early on a bad device
         self.dim_x_ = self.dim_y_ = 0
         self.potential_: GaussianMixturePotential | None = None
         self.cost_: nn.Module | None = None
@@ -216,9 +217,14 @@ class EBiEOT:
         #: indices (into the pairs given to ``fit``) of the held-out validation pairs
         self.validation_index_: torch.Tensor | None = None
 
+    @property
+    def _torch_device(self) -> torch.device:
+        """The device the model lives on (CPU when ``device`` is None)."""
+        return torch.device("cpu" if self.device is None else self.device)
+
     # ----------------------------------------------------------------------------- fitting
     def _tensor(self, name: str, value: ArrayLike, dim: int | None = None) -> torch.Tensor:
-        tensor = to_tensor(name, value, ndim=2, dtype=self.dtype, device=self.device)
+        tensor = to_tensor(name, value, ndim=2, dtype=self.dtype, device=self._torch_device)
         if tensor.shape[0] == 0:
             raise ValueError(f"{name} is empty")
         if dim is not None and tensor.shape[1] != dim:
@@ -252,8 +258,8 @@ class EBiEOT:
             )
         if not dims_x or not dims_y:
             raise ValueError("fit needs x and y data: pairs, or unpaired x and unpaired y")
-        empty_x = torch.empty(0, *dims_x, dtype=self.dtype, device=self.device)
-        empty_y = torch.empty(0, *dims_y, dtype=self.dtype, device=self.device)
+        empty_x = torch.empty(0, *dims_x, dtype=self.dtype, device=self._torch_device)
+        empty_y = torch.empty(0, *dims_y, dtype=self.dtype, device=self._torch_device)
         x_pairs = tensors.get("x_paired", empty_x)
         y_pairs = tensors.get("y_paired", empty_y)
         return _Data(
@@ -295,7 +301,7 @@ class EBiEOT:
                 f"{n_pairs} pairs, leaving none to train on; pass validation_fraction=0 to "
                 "train on every pair without early stopping"
             )
-        order = torch.randperm(n_pairs, generator=generator).to(self.device)
+        order = torch.randperm(n_pairs, generator=generator).to(self._torch_device)
         val, train = order[:n_val], order[n_val:]
         self.validation_index_ = val.cpu()
         kept = _Data(data.x_pairs[train], data.y_pairs[train], data.x_unpaired, data.y_unpaired)
@@ -331,9 +337,9 @@ class EBiEOT:
             torch.random.set_rng_state(torch_state)
         pick = torch.randint(len(y_pool), (self.n_potentials,), generator=generator)
         potential = GaussianMixturePotential(
-            y_pool[pick.to(self.device)], self.eps, self.min_variance, self.init_variance
+            y_pool[pick.to(self._torch_device)], self.eps, self.min_variance, self.init_variance
         )
-        self.potential_, self.cost_ = potential.to(self.device), cost.to(self.device)
+        self.potential_, self.cost_ = potential.to(self._torch_device), cost.to(self._torch_device)
         self.history_ = FitHistory()
         self.best_step_ = None
         dual_opt = torch.optim.Adam(potential.parameters(), lr=self.lr_potential)
@@ -347,7 +353,8 @@ class EBiEOT:
 
         def batch(*tensors: torch.Tensor) -> list[torch.Tensor]:
             size = min(self.batch_size, len(tensors[0]))
-            index = torch.randperm(len(tensors[0]), generator=generator)[:size].to(self.device)
+            index = torch.randperm(len(tensors[0]), generator=generator)[:size]
+            index = index.to(self._torch_device)
             return [t[index] for t in tensors]
 
         total = self.warmup_steps + self.steps
@@ -476,7 +483,7 @@ class EBiEOT:
         """``n_samples`` exact draws from ``pi(.|x)`` per row of ``x``: (n, n_samples, dim_y)."""
         n_samples = check_positive_int("n_samples", n_samples)
         xs = self._inputs(x)
-        generator = torch.Generator(device=self.device).manual_seed(
+        generator = torch.Generator(device=self._torch_device).manual_seed(
             self.seed + 1 if seed is None else int(seed)
         )
         with torch.no_grad():
@@ -491,8 +498,9 @@ class EBiEOT:
             out = chosen + noise * variances[component].sqrt()
         return to_output(out, is_numpy_input(x))
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments (scikit-learn convention)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments (scikit-learn convention; ``deep`` is accepted for
+        ``sklearn.base.clone`` and has no effect: there are no nested estimators)."""
         names = (
             "eps n_potentials n_costs hidden min_variance init_variance steps batch_size "
             "lr_potential lr_cost weight_decay warmup_steps validation_fraction eval_every "
@@ -514,8 +522,8 @@ class LightSB(EBiEOT):
         super().fit(x_unpaired=x, y_unpaired=y)
         return self
 
-    def get_params(self) -> dict[str, Any]:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor arguments: those of :class:`EBiEOT` less ``n_costs`` (fixed to 1)."""
-        params = super().get_params()
+        params = super().get_params(deep)
         del params["n_costs"]
         return params
