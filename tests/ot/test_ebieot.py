@@ -241,3 +241,22 @@ def test_get_params_round_trips_through_the_constructor(cls) -> None:
     assert params["eps"] == 0.3 and params["n_potentials"] == 7 and params["seed"] == 5
     copy = sklearn.base.clone(original)
     assert type(copy) is cls and copy.get_params() == params and copy.potential_ is None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fit_and_sample_on_cuda() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((80, 2))
+    y = np.tanh(x) + 0.2 * rng.standard_normal((80, 2))
+    options = {"steps": 30, "progress": False, "dtype": torch.float64, "seed": 0}
+    on_cpu = EBiEOT(eps=0.5, n_potentials=4, n_costs=2, **options).fit(x[:20], y[:20], x, y)
+    on_gpu = EBiEOT(eps=0.5, n_potentials=4, n_costs=2, device="cuda", **options).fit(
+        x[:20], y[:20], x, y
+    )
+    query = torch.from_numpy(x[:3]).cuda()
+    samples = on_gpu.sample(query, 5)
+    assert samples.device.type == "cuda" and samples.shape == (3, 5, 2)
+    np.testing.assert_allclose(
+        on_gpu.log_prob(y[:3], x[:3]), on_cpu.log_prob(y[:3], x[:3]), rtol=1e-6, atol=1e-6
+    )
