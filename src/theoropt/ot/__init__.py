@@ -2,18 +2,21 @@
 Sinkhorn with a lazy plan, and EBiEOT / LightSB conditional models (DESIGN.md section 4)."""
 
 from theoropt.ot._arrays import SinkhornConvergenceWarning
+from theoropt.ot._conventions import SinkhornPrecisionWarning
 from theoropt.ot.ebieot import EBiEOT, LightSB
 from theoropt.ot.lazy import LazyPlan, sinkhorn_points
 from theoropt.ot.metrics import energy_distance, energy_score
-from theoropt.ot.sinkhorn import sinkhorn
+from theoropt.ot.sinkhorn import sinkhorn, sinkhorn2
 
 __all__ = [
     "EBiEOT",
     "LazyPlan",
     "LightSB",
     "SinkhornConvergenceWarning",
+    "SinkhornPrecisionWarning",
     "energy_distance",
     "energy_score",
     "sinkhorn",
+    "sinkhorn2",
     "sinkhorn_points",
 ]
