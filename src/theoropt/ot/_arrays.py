@@ -80,6 +80,15 @@ def to_output(tensor: torch.Tensor, numpy_out: bool) -> ArrayLike:
     return tensor.cpu().numpy() if numpy_out else tensor
 
 
+def to_values(tensor: torch.Tensor, numpy_out: bool) -> Any:
+    """Per-problem values (a 0-d or 1-d tensor): kept as a tensor (with its autograd graph) for
+    tensor input; a float or a numpy array for numpy input."""
+    if not numpy_out:
+        return tensor
+    array = tensor.detach().cpu().numpy()
+    return array[()] if array.ndim == 0 else array
+
+
 def _check_number(name: str, value: float, *, allow_zero: bool) -> float:
     number = float(value)
     if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):

@@ -31,6 +31,7 @@ from theoropt.ot._arrays import (
     is_numpy_input,
     to_output,
     to_tensor,
+    to_values,
 )
 from theoropt.ot._conventions import (
     DEFAULT_MAX_ITER,
@@ -352,7 +353,7 @@ def solve_points(
     return result, n_iter, tol
 
 
-def _log(problem: PointProblem, result: ScalingResult, n_iter: int, tol: float) -> dict:
+def point_log(problem: PointProblem, result: ScalingResult, n_iter: int, tol: float) -> dict:
     def out(tensor: torch.Tensor) -> Any:
         return to_output(tensor[0] if problem.single else tensor, problem.numpy_out)
 
@@ -409,7 +410,7 @@ def sinkhorn_points(
     )  # fmt: skip
     if not log:
         return plan
-    return plan, _log(problem, result, n_iter, tol)
+    return plan, point_log(problem, result, n_iter, tol)
 
 
 @dataclass(frozen=True)
@@ -521,10 +522,7 @@ def sinkhorn_points2(
         warmstart=warmstart, verbose=verbose, warn=warn,
     )  # fmt: skip
     loss = point_loss(problem, result, value=value, batch_size=batch_size, max_cg=max_iter)
-    loss = loss[0] if problem.single else loss
-    if problem.numpy_out:
-        array = loss.detach().cpu().numpy()
-        loss = array[()] if array.ndim == 0 else array
+    loss = to_values(loss[0] if problem.single else loss, problem.numpy_out)
     if not log:
         return loss
-    return loss, _log(problem, result, n_iter, tol)
+    return loss, point_log(problem, result, n_iter, tol)

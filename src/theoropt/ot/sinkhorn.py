@@ -17,7 +17,14 @@ from typing import Any
 
 import torch
 
-from theoropt.ot._arrays import ArrayLike, check_positive, check_positive_int, to_output, to_tensor
+from theoropt.ot._arrays import (
+    ArrayLike,
+    check_positive,
+    check_positive_int,
+    to_output,
+    to_tensor,
+    to_values,
+)
 from theoropt.ot._conventions import (
     DEFAULT_EPSILON_RATIO,
     DEFAULT_MAX_ITER,
@@ -367,11 +374,7 @@ def _user_tensor(problem: DenseProblem, values: torch.Tensor) -> Any:
 
 def _user_values(problem: DenseProblem, values: torch.Tensor) -> Any:
     """One number per problem: a 0-d tensor / float for one problem, else a vector."""
-    shaped = problem.per_problem(values)
-    if not problem.numpy_out:
-        return shaped
-    array = shaped.detach().cpu().numpy()
-    return array[()] if array.ndim == 0 else array
+    return to_values(problem.per_problem(values), problem.numpy_out)
 
 
 def _log(problem: DenseProblem, solution: DenseSolution, tol: float) -> dict[str, Any]:
