@@ -66,21 +66,27 @@ def precision_floor(dtype: torch.dtype, mass: float, size: int) -> float:
 
 
 def reachable_tolerance(
-    tol: float | None, dtype: torch.dtype, mass: float, mass_gap: float, size: int
+    tol: float | None,
+    dtype: torch.dtype,
+    mass: float,
+    mass_gap: float,
+    size: int,
+    warn: bool = True,
 ) -> float:
     """The stopping tolerance to use: ``tol`` (default 1e-9), raised to what the inputs allow.
 
     A balanced problem whose masses differ by ``mass_gap`` (accepted up to 1e-6 relative)
     cannot have both marginal errors below ``mass_gap / 2``; rounding in ``dtype`` sets the
-    other floor. An explicit ``tol`` below the floor gives a :class:`SinkhornPrecisionWarning`;
+    other floor. An explicit ``tol`` below the floor (``0`` included: POT's way of asking for
+    all ``numItermax`` iterations) gives a :class:`SinkhornPrecisionWarning` when ``warn``;
     the default is raised silently.
     """
     floor = max(precision_floor(dtype, mass, size), mass_gap)
     if tol is None:
         return max(DEFAULT_TOL * mass, floor)
-    if not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a finite positive number, got {tol!r}")
-    if tol < floor:
+    if not (math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
+    if tol < floor and warn:
         reason = f"{dtype} inputs" if floor > mass_gap else f"masses that differ by {mass_gap:.2g}"
         warnings.warn(
             f"tol={tol:.3g} cannot be reached with {reason}; stopping at marginal error "
@@ -88,8 +94,7 @@ def reachable_tolerance(
             SinkhornPrecisionWarning,
             stacklevel=3,
         )
-        return floor
-    return tol
+    return max(tol, floor)
 
 
 def verbose_monitor(enabled: bool) -> Monitor | None:

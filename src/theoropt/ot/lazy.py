@@ -319,7 +319,7 @@ def solve_points(
     a, b = problem.a.detach(), problem.b.detach()
     mass = float(a.sum(-1).max())
     gap = float((a.sum(-1) - b.sum(-1)).abs().max()) / 2 if problem.balanced else 0.0
-    tol = reachable_tolerance(tol, x.dtype, mass, gap, x.shape[1] + y.shape[1])
+    tol = reachable_tolerance(tol, x.dtype, mass, gap, x.shape[1] + y.shape[1], warn)
     monitor = verbose_monitor(verbose)
 
     def solve_stage(reg: float, init, stage_tol: float) -> ScalingResult:

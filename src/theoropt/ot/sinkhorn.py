@@ -19,6 +19,7 @@ import torch
 
 from theoropt.ot._arrays import (
     ArrayLike,
+    check_non_negative,
     check_positive,
     check_positive_int,
     to_output,
@@ -262,7 +263,7 @@ class _Options:
         return cls(
             method=name,
             max_iter=check_positive_int("max_iter", limit),
-            tol=None if requested is None else check_positive("tol", requested),
+            tol=None if requested is None else check_non_negative("tol", requested),
             eps_scaling=None if eps_scaling is None else float(eps_scaling),
             grad=grad,
             sns=sns,
@@ -324,7 +325,7 @@ def _solve(
     gap = float((mass_a - mass_b).abs().max()) / 2 if problem.balanced else 0.0
     mass = float(mass_a.max())
     size = sum(problem.cost.shape[-2:])
-    tol = reachable_tolerance(options.tol, problem.cost.dtype, mass, gap, size)
+    tol = reachable_tolerance(options.tol, problem.cost.dtype, mass, gap, size, warn)
     unroll = options.grad in ("autodiff", "unroll")
     solution = solve_dense(
         problem,
