@@ -75,10 +75,11 @@ def reachable_tolerance(
 ) -> float:
     """The stopping tolerance to use: ``tol`` (default 1e-9), raised to what the inputs allow.
 
-    A balanced problem whose masses differ by ``mass_gap`` (accepted up to 1e-6 relative)
-    cannot have both marginal errors below ``mass_gap / 2``; rounding in ``dtype`` sets the
-    other floor. An explicit ``tol`` below the floor (``0`` included: POT's way of asking for
-    all ``numItermax`` iterations) gives a :class:`SinkhornPrecisionWarning` when ``warn``;
+    A balanced problem whose masses differ by ``mass_gap`` (accepted up to 1e-6 relative) has
+    a plan whose total mass misses one of them by ``mass_gap / 2`` at best and by
+    ``mass_gap`` after each Sinkhorn half-step; rounding in ``dtype`` sets the other floor.
+    An explicit ``tol`` below the floor (``0`` included: POT's way of asking for all
+    ``numItermax`` iterations) gives a :class:`SinkhornPrecisionWarning` when ``warn``;
     the default is raised silently.
     """
     floor = max(precision_floor(dtype, mass, size), mass_gap)

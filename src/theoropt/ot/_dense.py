@@ -94,7 +94,7 @@ def solve_dense(
     a, b, cost = problem.a, problem.b, problem.cost
     if engine is log_stabilized_sinkhorn:
         a, b, cost = a.detach(), b.detach(), cost.detach()
-    mass = float(a.sum(-1).max())
+    mass = float(a.detach().sum(-1).max())
 
     def solve_stage(stage_reg: float, stage_init, stage_tol: float) -> ScalingResult:
         rhos = problem.reg_m
@@ -112,7 +112,7 @@ def solve_dense(
         )
 
     first_tol = max(tol, sns.warmup_tol) if sns is not None else tol
-    finite = cost[torch.isfinite(cost)]
+    finite = cost.detach()[torch.isfinite(cost.detach())]
     start = float(finite.max() - finite.min())
     result, n_iter = annealed_potentials(
         solve_stage,

@@ -318,7 +318,7 @@ def solve_points(
     x, y = problem.x.detach(), problem.y.detach()
     a, b = problem.a.detach(), problem.b.detach()
     mass = float(a.sum(-1).max())
-    gap = float((a.sum(-1) - b.sum(-1)).abs().max()) / 2 if problem.balanced else 0.0
+    gap = float((a.sum(-1) - b.sum(-1)).abs().max()) if problem.balanced else 0.0
     tol = reachable_tolerance(tol, x.dtype, mass, gap, x.shape[1] + y.shape[1], warn)
     monitor = verbose_monitor(verbose)
 

@@ -322,7 +322,7 @@ def _solve(
     method_name: str,
 ) -> tuple[DenseSolution, float]:
     mass_a, mass_b = problem.a.detach().sum(-1), problem.b.detach().sum(-1)
-    gap = float((mass_a - mass_b).abs().max()) / 2 if problem.balanced else 0.0
+    gap = float((mass_a - mass_b).abs().max()) if problem.balanced else 0.0
     mass = float(mass_a.max())
     size = sum(problem.cost.shape[-2:])
     tol = reachable_tolerance(options.tol, problem.cost.dtype, mass, gap, size, warn)
