@@ -49,7 +49,7 @@ from theoropt.ot._implicit import (
 )
 from theoropt.ot._problem import marginal_relaxation
 from theoropt.ot._scaling import ScalingResult
-from theoropt.ot._unroll import log_domain_sinkhorn
+from theoropt.ot._unroll import log_domain_sinkhorn, symmetric_log_domain_sinkhorn
 
 
 def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -311,8 +311,11 @@ def solve_points(
     warmstart=None,
     verbose: bool = False,
     warn: bool = True,
+    symmetric: bool = False,
 ) -> tuple[ScalingResult, int, float]:
-    """Log-potentials of the point-cloud problem; returns (result, iterations, tol used)."""
+    """Log-potentials of the point-cloud problem; returns (result, iterations, tol used).
+    ``symmetric``: the problem transports ``(a, x)`` to itself (``y is x``, ``b is a``), solved
+    by the averaged symmetric update."""
     max_iter = check_positive_int("max_iter", max_iter)
     batch_size = check_positive_int("batch_size", batch_size)
     x, y = problem.x.detach(), problem.y.detach()
@@ -323,7 +326,17 @@ def solve_points(
     monitor = verbose_monitor(verbose)
 
     def solve_stage(reg: float, init, stage_tol: float) -> ScalingResult:
-        rhos = problem.reg_m
+        exponents = tuple(r / (r + reg) if math.isfinite(r) else 1.0 for r in problem.reg_m)
+        if symmetric:
+            return symmetric_log_domain_sinkhorn(
+                a,
+                lambda alpha: _chunked_lse(x, x, alpha, reg, batch_size),
+                tol=stage_tol,
+                max_iter=max_iter,
+                exponent=exponents[0],
+                init=init,
+                monitor=monitor,
+            )
         return log_domain_sinkhorn(
             a,
             b,
@@ -331,7 +344,7 @@ def solve_points(
             lambda alpha: _chunked_lse(y, x, alpha, reg, batch_size),
             tol=stage_tol,
             max_iter=max_iter,
-            exponents=tuple(r / (r + reg) if math.isfinite(r) else 1.0 for r in rhos),
+            exponents=exponents,
             init=init,
             monitor=monitor,
         )
