@@ -67,7 +67,8 @@ def to_tensor(
         want = " or ".join(str(d) for d in allowed)
         raise ValueError(f"{name} must have {want} dimension(s), got shape {tuple(tensor.shape)}")
     if allow_inf:
-        if bool((torch.isnan(tensor) | (tensor == -math.inf)).any()):
+        lowest = float(tensor.detach().min()) if tensor.numel() else 0.0  # NaN propagates
+        if math.isnan(lowest) or lowest == -math.inf:
             raise ValueError(f"{name} contains NaN or -inf values (only +inf is allowed)")
     elif not bool(torch.isfinite(tensor).all()):
         raise ValueError(f"{name} contains NaN or infinite values")

@@ -99,10 +99,11 @@ def solve_dense(
     def solve_stage(stage_reg: float, stage_init, stage_tol: float) -> ScalingResult:
         rhos = problem.reg_m
         exponents = tuple(r / (r + stage_reg) if r != float("inf") else 1.0 for r in rhos)
+        scaled = problem.cost_scaled if stage_reg == problem.reg else problem.cost / stage_reg
         return engine(
             a,
             b,
-            cost / stage_reg,
+            scaled if engine is not log_stabilized_sinkhorn else scaled.detach(),
             tol=stage_tol,
             max_iter=max_iter,
             exponents=exponents,
@@ -112,8 +113,10 @@ def solve_dense(
         )
 
     first_tol = max(tol, sns.warmup_tol) if sns is not None else tol
-    finite = cost.detach()[torch.isfinite(cost.detach())]
-    start = float(finite.max() - finite.min())
+    start = problem.reg
+    if eps_scaling is not None:
+        finite = cost.detach()[torch.isfinite(cost.detach())]
+        start = float(finite.max() - finite.min())
     result, n_iter = annealed_potentials(
         solve_stage,
         problem.reg,

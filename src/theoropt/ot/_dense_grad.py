@@ -27,6 +27,7 @@ class Settings:
     reg_m: tuple[float, float]
     forbidden: torch.Tensor | None
     max_cg: int
+    tol: float
 
 
 def _plan(alpha, beta, cost: torch.Tensor, settings: Settings) -> torch.Tensor:
@@ -77,6 +78,7 @@ class ImplicitPlan(torch.autograd.Function):
             settings.reg_m,
             settings.reg,
             settings.max_cg,
+            settings.tol,
         )
         grad_cost = None
         if ctx.needs_input_grad[2]:

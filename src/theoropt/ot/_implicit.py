@@ -47,10 +47,12 @@ def is_balanced(reg_m: tuple[float, float]) -> bool:
     return math.isinf(reg_m[0]) and math.isinf(reg_m[1])
 
 
-def adjoint_precision(dtype: torch.dtype) -> float:
-    """Relative residual at which the adjoint CG stops: well below any tolerance the forward
-    solve can reach in ``dtype``, well above rounding."""
-    return 1e-11 if dtype == torch.float64 else 1e-5
+def adjoint_precision(dtype: torch.dtype, tol: float) -> float:
+    """Relative residual at which the adjoint CG stops: 1% of the forward solve's tolerance
+    ``tol`` (the plan itself is only that accurate), within ``[1e-12, 1e-3]`` in float64 and
+    ``[1e-5, 1e-3]`` in float32."""
+    lowest = 1e-12 if dtype == torch.float64 else 1e-5
+    return min(1e-3, max(lowest, 0.01 * tol))
 
 
 def solve_adjoint(
@@ -62,8 +64,10 @@ def solve_adjoint(
     reg_m: tuple[float, float],
     reg: float,
     max_iter: int,
+    tol: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)`` with ``H (x, y) = (rhs_row, rhs_col)``; ``product`` multiplies by ``H``."""
+    """``(x, y)`` with ``H (x, y) = (rhs_row, rhs_col)``; ``product`` multiplies by ``H``;
+    ``tol`` is the forward solve's (see :func:`adjoint_precision`)."""
     kappa_a, kappa_b = kappas(reg, reg_m)
     x, y, _ = conjugate_gradient(
         product,
@@ -71,7 +75,7 @@ def solve_adjoint(
         rhs_col,
         kappa_a * row,
         kappa_b * col,
-        adjoint_precision(rhs_row.dtype),
+        adjoint_precision(rhs_row.dtype, tol),
         max_iter,
     )
     return x, y

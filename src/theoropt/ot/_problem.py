@@ -76,8 +76,9 @@ class DenseProblem:
     @cached_property
     def forbidden(self) -> torch.Tensor | None:
         """Mask of the ``+inf`` costs, or ``None`` when there are none."""
-        mask = torch.isinf(self.cost)
-        return mask if bool(mask.any()) else None
+        if float(self.cost.detach().max()) < math.inf:  # one reduction, no mask, usually
+            return None
+        return torch.isinf(self.cost.detach())
 
     @cached_property
     def cost_scaled(self) -> torch.Tensor:
@@ -152,8 +153,12 @@ def dense_problem(
 def _check_scaled_cost(problem: DenseProblem) -> None:
     """``M / reg`` must be finite where ``M`` is, and every row and column needs an allowed
     (finite-cost) entry, else no plan exists (balanced) or the potentials are infinite."""
-    scaled = problem.cost_scaled
-    if bool((torch.isinf(scaled) & torch.isfinite(problem.cost)).any()):
+    scaled = problem.cost_scaled.detach()
+    if problem.forbidden is None:
+        overflow = not math.isfinite(float(scaled.abs().max()))
+    else:
+        overflow = int(torch.isinf(scaled).sum()) > int(problem.forbidden.sum())
+    if overflow:
         largest = float(problem.finite_cost.abs().max())
         raise ValueError(
             f"M / reg overflows {problem.cost.dtype} (max |M| = {largest:.3g}, reg = "

@@ -85,7 +85,9 @@ def sinkhorn_divergence(
             eps_scaling=eps_scaling, warmstart=starts[key], verbose=verbose, warn=warn,
             symmetric=key != "ab",
         )  # fmt: skip
-        losses[key] = point_loss(problem, result, value=value, batch_size=batch_size, max_cg=limit)
+        losses[key] = point_loss(
+            problem, result, value=value, batch_size=batch_size, max_cg=limit, tol=used
+        )
         logs[key] = point_log(problem, result, n_iter, used)
     divergence = losses["ab"] - 0.5 * (losses["a"] + losses["b"])
     if value == "linear":

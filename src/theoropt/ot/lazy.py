@@ -433,6 +433,7 @@ class _LossSettings:
     value: str
     batch_size: int
     max_cg: int
+    tol: float
 
 
 class PointLoss(torch.autograd.Function):
@@ -463,7 +464,7 @@ class PointLoss(torch.autograd.Function):
             product = _fused_hessian_product(kernel, row, col, reg, settings.reg_m)
             adj_x, adj_y = solve_adjoint(
                 product, weighted_row, weighted_col, row, col, settings.reg_m, reg,
-                settings.max_cg,
+                settings.max_cg, settings.tol,
             )  # fmt: skip
             grad_a, grad_b = plan_weight_gradients(
                 adj_x, adj_y, a, b, row, col, reg, settings.reg_m
@@ -498,10 +499,17 @@ def _fused_hessian_product(kernel: PointKernel, row, col, reg: float, reg_m):
 
 
 def point_loss(
-    problem: PointProblem, result: ScalingResult, *, value: str, batch_size: int, max_cg: int
+    problem: PointProblem,
+    result: ScalingResult,
+    *,
+    value: str,
+    batch_size: int,
+    max_cg: int,
+    tol: float,
 ) -> torch.Tensor:
-    """Per-problem loss ``(B,)`` attached to autograd through :class:`PointLoss`."""
-    settings = _LossSettings(problem.reg, problem.reg_m, value, batch_size, max_cg)
+    """Per-problem loss ``(B,)`` attached to autograd through :class:`PointLoss`; ``tol`` is
+    the forward solve's (it sets the adjoint solve's precision)."""
+    settings = _LossSettings(problem.reg, problem.reg_m, value, batch_size, max_cg, tol)
     return PointLoss.apply(
         problem.x, problem.y, problem.a, problem.b, result.alpha, result.beta, settings
     )
@@ -534,7 +542,7 @@ def sinkhorn_points2(
         problem, tol=tol, max_iter=max_iter, batch_size=batch_size, eps_scaling=eps_scaling,
         warmstart=warmstart, verbose=verbose, warn=warn,
     )  # fmt: skip
-    loss = point_loss(problem, result, value=value, batch_size=batch_size, max_cg=max_iter)
+    loss = point_loss(problem, result, value=value, batch_size=batch_size, max_cg=max_iter, tol=tol)
     loss = to_values(loss[0] if problem.single else loss, problem.numpy_out)
     if not log:
         return loss

@@ -133,7 +133,7 @@ def sinkhorn(
     problem = dense_problem(a, b, M, reg, reg_m)
     options.check_for(problem)
     solution, tol_used = _solve(problem, options, warmstart, verbose, warn, method_name)
-    plan = _plan(problem, solution, options)
+    plan = _plan(problem, solution, options, tol_used)
     if problem.layout == "multi_b":  # POT returns the k transport costs, not the plans
         result = _user_values(problem, (plan * problem.finite_cost).sum((-2, -1)))
     else:
@@ -213,7 +213,7 @@ def sinkhorn2(
     options.check_for(problem)
     solution, tol_used = _solve(problem, options, warmstart, verbose, warn, method_name)
     if value == "linear":
-        loss = (_plan(problem, solution, options) * problem.finite_cost).sum((-2, -1))
+        loss = (_plan(problem, solution, options, tol_used) * problem.finite_cost).sum((-2, -1))
     elif options.grad in ("autodiff", "unroll"):
         plan = plan_from_potentials(solution.alpha, solution.beta, problem.cost_scaled)
         loss = regularized_value(
@@ -223,7 +223,7 @@ def sinkhorn2(
     else:
         loss = EnvelopeValue.apply(
             problem.a, problem.b, problem.cost, solution.alpha, solution.beta,
-            _settings(problem, options),
+            _settings(problem, options, tol_used),
         )  # fmt: skip
     result = _user_values(problem, loss)
     if not log:
@@ -345,8 +345,8 @@ def _solve(
     return solution, tol
 
 
-def _settings(problem: DenseProblem, options: _Options) -> Settings:
-    return Settings(problem.reg, problem.reg_m, problem.forbidden, options.max_iter)
+def _settings(problem: DenseProblem, options: _Options, tol: float) -> Settings:
+    return Settings(problem.reg, problem.reg_m, problem.forbidden, options.max_iter, tol)
 
 
 def _needs_grad(problem: DenseProblem) -> bool:
@@ -355,14 +355,16 @@ def _needs_grad(problem: DenseProblem) -> bool:
     )
 
 
-def _plan(problem: DenseProblem, solution: DenseSolution, options: _Options) -> torch.Tensor:
+def _plan(
+    problem: DenseProblem, solution: DenseSolution, options: _Options, tol: float
+) -> torch.Tensor:
     """The plan, attached to autograd as the gradient option says."""
     if options.grad in ("autodiff", "unroll"):
         return plan_from_potentials(solution.alpha, solution.beta, problem.cost_scaled)
     if _needs_grad(problem):
         return ImplicitPlan.apply(
             problem.a, problem.b, problem.cost, solution.alpha, solution.beta,
-            _settings(problem, options),
+            _settings(problem, options, tol),
         )  # fmt: skip
     return plan_from_potentials(solution.alpha, solution.beta, problem.cost_scaled.detach())
 
