@@ -104,10 +104,13 @@ class PointKernel:
     batch_size: int
 
     def block(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(P[:, start:stop], C[:, start:stop])``."""
-        cost = squared_distances(self.x[:, start:stop], self.y)
-        exponent = self.alpha[:, start:stop, None] + self.beta[:, None, :] - cost / self.reg
-        return exponent.exp_(), cost
+        """``(P[:, start:stop], C[:, start:stop])``: two block-sized tensors, no other
+        temporaries (the cost is one ``baddbmm`` onto ``||y_j||^2``, then in-place updates)."""
+        rows = self.x[:, start:stop]
+        cost = torch.baddbmm((self.y * self.y).sum(-1)[:, None, :], rows, self.y.mT, alpha=-2.0)
+        cost.add_((rows * rows).sum(-1)[..., None]).clamp_(min=0.0)
+        plan = self.alpha[:, start:stop, None] + self.beta[:, None, :]
+        return plan.sub_(cost, alpha=1.0 / self.reg).exp_(), cost
 
     def blocks(self) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
         n = self.x.shape[1]
@@ -471,8 +474,10 @@ class PointLoss(torch.autograd.Function):
             )
 
             def weights(start, stop, plan, cost):
-                shift = adj_x[:, start:stop, None] + adj_y[:, None, :] - cost
-                return plan.mul_(1.0 + shift / reg).mul_(scale[..., None])
+                # P (1 + (x_i + y_j - C_ij) / reg), reusing the cost block in place
+                factor = cost.neg_().add_(adj_x[:, start:stop, None]).add_(adj_y[:, None, :])
+                factor.mul_(1.0 / reg).add_(1.0)
+                return plan.mul_(factor).mul_(scale[..., None])
 
         else:
             grad_a, grad_b = envelope_weight_gradients(
