@@ -309,3 +309,24 @@ def test_sns_gradients_equal_log_gradients() -> None:
     via_sns = torch.autograd.grad(sinkhorn2(a, b, M, REG, method="sns", tol=1e-12), (a, b, M))
     for first, second in zip(via_log, via_sns, strict=True):
         torch.testing.assert_close(first, second, atol=1e-9, rtol=1e-7)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_loss_and_gradients_match_cpu() -> None:
+    from theoropt.ot import sinkhorn_divergence
+
+    a, b, M = problem(60, 40)
+    on_cpu = torch.autograd.grad(sinkhorn2(a, b, M, REG, tol=1e-11), (a, b, M))
+    gpu = [t.detach().cuda().requires_grad_() for t in (a, b, M)]
+    loss = sinkhorn2(*gpu, REG, tol=1e-11)
+    assert loss.device.type == "cuda"
+    for got, want in zip(torch.autograd.grad(loss, gpu), on_cpu, strict=True):
+        torch.testing.assert_close(got.cpu(), want, atol=1e-9, rtol=1e-7)
+    x = torch.rand(300, 2, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(200, 2, dtype=torch.float64) + 0.3
+    cpu_grad = torch.autograd.grad(sinkhorn_divergence(x, y, 0.05, tol=1e-10, batch_size=64), x)
+    xg = x.detach().cuda().requires_grad_()
+    value = sinkhorn_divergence(xg, y.cuda(), 0.05, tol=1e-10, batch_size=64)
+    torch.testing.assert_close(torch.autograd.grad(value, xg)[0].cpu(), cpu_grad[0], atol=1e-9,
+                               rtol=1e-7)  # fmt: skip
