@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from theoropt.ot._newton import newton_stage
-from theoropt.ot._problem import DenseProblem
+from theoropt.ot._problem import DenseProblem, scaling_exponents
 from theoropt.ot._scaling import Monitor, ScalingResult, log_stabilized_sinkhorn
 
 Engine = Callable[..., ScalingResult]
@@ -97,8 +97,7 @@ def solve_dense(
     mass = float(a.detach().sum(-1).max())
 
     def solve_stage(stage_reg: float, stage_init, stage_tol: float) -> ScalingResult:
-        rhos = problem.reg_m
-        exponents = tuple(r / (r + stage_reg) if r != float("inf") else 1.0 for r in rhos)
+        exponents = scaling_exponents(stage_reg, problem.reg_m)
         scaled = problem.cost_scaled if stage_reg == problem.reg else problem.cost / stage_reg
         return engine(
             a,

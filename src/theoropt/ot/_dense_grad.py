@@ -62,13 +62,10 @@ class ImplicitPlan(torch.autograd.Function):
         weighted = _masked(plan * grad_plan, settings)
         row, col = plan.sum(-1), plan.sum(-2)
 
-        def matvec(v):
-            return (plan @ v[..., None])[..., 0]
+        def plan_products(xa, xb):
+            return (plan @ xb[..., None])[..., 0], (xa[..., None, :] @ plan)[..., 0, :]
 
-        def rmatvec(u):
-            return (u[..., None, :] @ plan)[..., 0, :]
-
-        product = hessian_product(matvec, rmatvec, row, col, settings.reg, settings.reg_m)
+        product = hessian_product(plan_products, row, col, settings.reg, settings.reg_m)
         x, y = solve_adjoint(
             product,
             weighted.sum(-1),

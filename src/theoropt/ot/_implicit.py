@@ -83,13 +83,14 @@ def solve_adjoint(
 
 
 def hessian_product(
-    matvec, rmatvec, row: torch.Tensor, col: torch.Tensor, reg: float, reg_m
+    plan_products: HessianProduct, row: torch.Tensor, col: torch.Tensor, reg: float, reg_m
 ) -> HessianProduct:
-    """``H`` from products with the plan: ``matvec(v) = P v``, ``rmatvec(u) = P^T u``."""
+    """``H`` from ``plan_products(xa, xb) = (P xb, P^T xa)`` (one pass over a lazy plan)."""
     kappa_a, kappa_b = kappas(reg, reg_m)
 
     def product(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return kappa_a * row * xa + matvec(xb), rmatvec(xa) + kappa_b * col * xb
+        p_xb, pt_xa = plan_products(xa, xb)
+        return kappa_a * row * xa + p_xb, pt_xa + kappa_b * col * xb
 
     return product
 

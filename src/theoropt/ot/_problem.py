@@ -29,8 +29,6 @@ from theoropt.ot._arrays import (
     to_tensor,
 )
 
-LAYOUTS = ("single", "batch", "multi_b")
-
 
 def marginal_relaxation(reg_m: float | tuple[float, float] | None) -> tuple[float, float]:
     """``reg_m`` as a pair ``(rho_a, rho_b)``; ``None`` (balanced) is ``(inf, inf)``."""
@@ -46,6 +44,32 @@ def marginal_relaxation(reg_m: float | tuple[float, float] | None) -> tuple[floa
             raise ValueError(f"reg_m must be positive (inf keeps a marginal exact), got {reg_m!r}")
         rhos.append(rho)
     return rhos[0], rhos[1]
+
+
+def scaling_exponents(reg: float, reg_m: tuple[float, float]) -> tuple[float, float]:
+    """``rho / (rho + reg)`` per side: the power of the scaling update (1 on an exact side)."""
+    return tuple(rho / (rho + reg) if math.isfinite(rho) else 1.0 for rho in reg_m)
+
+
+def warm_log_u(
+    warmstart, sizes: tuple[int, int], like: torch.Tensor, batch: int, columns: bool
+) -> torch.Tensor | None:
+    """``log_u`` of a POT-style ``warmstart=(log_u, log_v)`` as ``(batch, n)``; ``log_v`` is
+    checked only (the first update computes it from ``log_u``). ``columns``: POT's multi-b
+    layout, one column per problem."""
+    if warmstart is None:
+        return None
+    if not (isinstance(warmstart, tuple | list) and len(warmstart) == 2):
+        raise TypeError("warmstart must be a pair (log_u, log_v)")
+    sides = []
+    for name, value, size in zip(("log_u", "log_v"), warmstart, sizes, strict=True):
+        tensor = to_tensor(name, value, ndim=(1, 2), dtype=like.dtype, device=like.device)
+        if columns and tensor.ndim == 2:
+            tensor = tensor.T
+        if tensor.shape[-1] != size:
+            raise ValueError(f"warmstart {name} has {tensor.shape[-1]} entries, expected {size}")
+        sides.append(tensor.detach().expand(batch, size))
+    return sides[0].contiguous()
 
 
 @dataclass
@@ -67,11 +91,6 @@ class DenseProblem:
     @property
     def balanced(self) -> bool:
         return math.isinf(self.reg_m[0]) and math.isinf(self.reg_m[1])
-
-    @property
-    def exponents(self) -> tuple[float, float]:
-        """``rho / (rho + reg)`` per side: the power of the scaling update (1 if balanced)."""
-        return tuple(rho / (rho + self.reg) if math.isfinite(rho) else 1.0 for rho in self.reg_m)
 
     @cached_property
     def forbidden(self) -> torch.Tensor | None:

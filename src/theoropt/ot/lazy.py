@@ -42,12 +42,12 @@ from theoropt.ot._conventions import (
 from theoropt.ot._dense import annealed_potentials
 from theoropt.ot._implicit import (
     envelope_weight_gradients,
-    kappas,
+    hessian_product,
     plan_weight_gradients,
     regularized_value,
     solve_adjoint,
 )
-from theoropt.ot._problem import marginal_relaxation
+from theoropt.ot._problem import marginal_relaxation, scaling_exponents, warm_log_u
 from theoropt.ot._scaling import ScalingResult
 from theoropt.ot._unroll import log_domain_sinkhorn, symmetric_log_domain_sinkhorn
 
@@ -288,22 +288,6 @@ def point_problem(x, y, reg, a, b, reg_m) -> PointProblem:
     return problem
 
 
-def _warm_alpha(problem: PointProblem, warmstart) -> torch.Tensor | None:
-    if warmstart is None:
-        return None
-    if not (isinstance(warmstart, tuple | list) and len(warmstart) == 2):
-        raise TypeError("warmstart must be a pair (log_u, log_v)")
-    like = problem.x
-    sides = []
-    for name, value, size in (("log_u", warmstart[0], problem.a.shape[-1]),
-                              ("log_v", warmstart[1], problem.b.shape[-1])):  # fmt: skip
-        tensor = to_tensor(name, value, ndim=(1, 2), dtype=like.dtype, device=like.device)
-        if tensor.shape[-1] != size:
-            raise ValueError(f"warmstart {name} has {tensor.shape[-1]} entries, expected {size}")
-        sides.append(tensor.detach().expand(problem.a.shape[0], size))
-    return sides[0].contiguous()
-
-
 def solve_points(
     problem: PointProblem,
     *,
@@ -329,7 +313,7 @@ def solve_points(
     monitor = verbose_monitor(verbose)
 
     def solve_stage(reg: float, init, stage_tol: float) -> ScalingResult:
-        exponents = tuple(r / (r + reg) if math.isfinite(r) else 1.0 for r in problem.reg_m)
+        exponents = scaling_exponents(reg, problem.reg_m)
         if symmetric:
             return symmetric_log_domain_sinkhorn(
                 a,
@@ -357,7 +341,7 @@ def solve_points(
     result, n_iter = annealed_potentials(
         solve_stage,
         problem.reg,
-        _warm_alpha(problem, warmstart),
+        warm_log_u(warmstart, (a.shape[-1], b.shape[-1]), x, a.shape[0], columns=False),
         start=spread,
         ratio=eps_scaling,
         stage_tol=max(tol, 1e-3 * mass),
@@ -464,7 +448,7 @@ class PointLoss(torch.autograd.Function):
         kernel = PointKernel(x, y, alpha, beta, reg, settings.batch_size)
         scale = grad_value[:, None]
         if settings.value == "linear":
-            product = _fused_hessian_product(kernel, row, col, reg, settings.reg_m)
+            product = hessian_product(kernel.products, row, col, reg, settings.reg_m)
             adj_x, adj_y = solve_adjoint(
                 product, weighted_row, weighted_col, row, col, settings.reg_m, reg,
                 settings.max_cg, settings.tol,
@@ -489,18 +473,6 @@ class PointLoss(torch.autograd.Function):
 
         grad_x, grad_y = kernel.point_gradients(weights)
         return grad_x, grad_y, grad_a * scale, grad_b * scale, None, None, None
-
-
-def _fused_hessian_product(kernel: PointKernel, row, col, reg: float, reg_m):
-    """The adjoint system's ``H`` (:mod:`theoropt.ot._implicit`) with both plan products in
-    one pass over the blocks."""
-    kappa_a, kappa_b = kappas(reg, reg_m)
-
-    def product(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pb, pta = kernel.products(xa, xb)
-        return kappa_a * row * xa + pb, pta + kappa_b * col * xb
-
-    return product
 
 
 def point_loss(

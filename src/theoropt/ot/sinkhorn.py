@@ -13,6 +13,7 @@ keywords too); every other option is keyword-only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,7 +24,6 @@ from theoropt.ot._arrays import (
     check_positive,
     check_positive_int,
     to_output,
-    to_tensor,
     to_values,
 )
 from theoropt.ot._conventions import (
@@ -39,7 +39,7 @@ from theoropt.ot._conventions import (
 from theoropt.ot._dense import DenseSolution, SnsOptions, solve_dense
 from theoropt.ot._dense_grad import EnvelopeValue, ImplicitPlan, Settings
 from theoropt.ot._implicit import regularized_value
-from theoropt.ot._problem import DenseProblem, dense_problem
+from theoropt.ot._problem import DenseProblem, dense_problem, warm_log_u
 from theoropt.ot._scaling import log_stabilized_sinkhorn, plan_from_potentials
 from theoropt.ot._unroll import unrolled_sinkhorn
 from theoropt.ot.lazy import sinkhorn_points, sinkhorn_points2
@@ -231,11 +231,16 @@ def sinkhorn2(
     return result, _log(problem, solution, tol_used)
 
 
+@dataclass(frozen=True)
 class _Options:
     """The solver options shared by ``sinkhorn`` and ``sinkhorn2``, POT aliases resolved."""
 
-    def __init__(self, **values: Any) -> None:
-        self.__dict__.update(values)
+    method: str
+    max_iter: int
+    tol: float | None
+    eps_scaling: float | None
+    grad: str
+    sns: SnsOptions | None
 
     @classmethod
     def read(
@@ -294,25 +299,6 @@ def _point_pair(M: Any) -> tuple[ArrayLike, ArrayLike]:
     return M[0], M[1]
 
 
-def _warm_alpha(problem: DenseProblem, warmstart) -> torch.Tensor | None:
-    """``log_u`` of a POT-style warm start as ``(B, n)`` (its ``log_v`` is checked only)."""
-    if warmstart is None:
-        return None
-    if not (isinstance(warmstart, tuple | list) and len(warmstart) == 2):
-        raise TypeError("warmstart must be a pair (log_u, log_v)")
-    like = problem.cost
-    sides = []
-    for name, value, size in (("log_u", warmstart[0], problem.a.shape[-1]),
-                              ("log_v", warmstart[1], problem.b.shape[-1])):  # fmt: skip
-        tensor = to_tensor(name, value, ndim=(1, 2), dtype=like.dtype, device=like.device)
-        if problem.layout == "multi_b" and tensor.ndim == 2:
-            tensor = tensor.T
-        if tensor.shape[-1] != size:
-            raise ValueError(f"warmstart {name} has {tensor.shape[-1]} entries, expected {size}")
-        sides.append(tensor.detach().expand(problem.batch, size))
-    return sides[0].contiguous()
-
-
 def _solve(
     problem: DenseProblem,
     options: _Options,
@@ -332,7 +318,13 @@ def _solve(
         method=options.method,
         tol=tol,
         max_iter=options.max_iter,
-        init=_warm_alpha(problem, warmstart),
+        init=warm_log_u(
+            warmstart,
+            (problem.a.shape[-1], problem.b.shape[-1]),
+            problem.cost,
+            problem.batch,
+            columns=problem.layout == "multi_b",
+        ),
         eps_scaling=options.eps_scaling,
         monitor=verbose_monitor(verbose),
         sns=options.sns,
