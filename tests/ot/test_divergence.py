@@ -4,6 +4,7 @@ and against the dense path; batches against loops; the docs' training example ru
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -61,14 +62,18 @@ def test_gradients_match_finite_differences(value: str, reg_m) -> None:
     assert analytic == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize("value", ["linear", "regularized"])
-def test_point_cloud_loss_equals_dense_loss_and_gradients(value: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "reg_m", "eps_scaling"),
+    [("linear", None, None), ("regularized", None, None), ("linear", 0.3, None),
+     ("regularized", (math.inf, 0.3), None), ("linear", None, 0.5)],
+)  # fmt: skip
+def test_point_cloud_loss_equals_dense_loss_and_gradients(value: str, reg_m, eps_scaling) -> None:
     """The chunked loss and its chunked backward against the dense solver with autograd
-    through the cost ``||x_i - y_j||^2`` (computed by torch)."""
+    through the cost ``||x_i - y_j||^2`` (computed by torch); unbalanced and annealed too."""
     x, y, a, b = clouds()
     lazy = sinkhorn2(a, b, (x, y), 0.05, cost="sqeuclidean", tol=1e-12, value=value,
-                     batch_size=8)  # fmt: skip
-    dense = sinkhorn2(a, b, torch.cdist(x, y) ** 2, 0.05, tol=1e-12, value=value)
+                     batch_size=8, reg_m=reg_m, eps_scaling=eps_scaling)  # fmt: skip
+    dense = sinkhorn2(a, b, torch.cdist(x, y) ** 2, 0.05, tol=1e-12, value=value, reg_m=reg_m)
     assert float(lazy) == pytest.approx(float(dense), rel=1e-10)
     for got, want in zip(torch.autograd.grad(lazy, (x, y, a, b)),
                          torch.autograd.grad(dense, (x, y, a, b)), strict=True):  # fmt: skip
