@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from theoropt.ot import EBiEOT, LightSB
-from theoropt.ot.ebieot import LearnedCost
+from theoropt.ot._ebieot_model import LearnedCost
 from theoropt.ot.metrics import energy_distance
 from theoropt.ot.toy import entropic_swiss_roll
 
@@ -74,7 +74,7 @@ def test_samples_match_density(fitted: EBiEOT) -> None:
 def test_lightsb_is_ebieot_with_identity_cost() -> None:
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2)) + 1.0
-    options = {"steps": 40, "progress": False, "dtype": torch.float64}
+    options = {"steps": 40, "progress": False, "dtype": torch.float64, "scheme": "block"}
     light = LightSB(eps=0.4, n_potentials=5, **options).fit(x, y)
     general = EBiEOT(eps=0.4, n_potentials=5, n_costs=1, **options).fit(x[:10], y[:10])
     general.potential_ = light.potential_
@@ -115,6 +115,7 @@ def test_swiss_roll_unpaired_data_helps_at_64_pairs() -> None:
         x_test = truth.sample_x(32, rng)
         y_test = truth.sample_conditional(x_test, 200, rng)
         base = {"eps": 0.1, "steps": 500, "batch_size": 128, "progress": False, "seed": seed}
+        base["scheme"] = "block"
         options = {**base, "warmup_steps": 200, "hidden": 16, "n_costs": 5}
         semi = EBiEOT(**options).fit(xp, yp, xu, yu)
         paired = EBiEOT(**options).fit(xp, yp)
@@ -142,6 +143,7 @@ def _toy_pairs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_early_stopping_keeps_the_best_validation_state() -> None:
     x, y = _toy_pairs(120)
     options = {"steps": 80, "progress": False, "dtype": torch.float64, "n_potentials": 6}
+    options["scheme"] = "block"
     model = EBiEOT(eps=0.5, n_costs=3, validation_fraction=0.25, eval_every=5, **options).fit(
         x[:40], y[:40], x, y
     )
@@ -157,14 +159,14 @@ def test_early_stopping_keeps_the_best_validation_state() -> None:
 
 def test_patience_warmup_and_weight_decay() -> None:
     x, y = _toy_pairs(60)
-    options = {"eps": 0.5, "n_potentials": 4, "n_costs": 2, "progress": False}
+    options = {"eps": 0.5, "n_potentials": 4, "n_costs": 2, "progress": False, "scheme": "block"}
     stopped = EBiEOT(
         steps=400, validation_fraction=0.2, eval_every=2, patience=1, lr_cost=0.05, **options
     ).fit(x[:30], y[:30])
-    assert len(stopped.history_.paired_nll) < 400
+    assert len(stopped.history_.paired) < 400
     assert stopped.history_.validation_step[-1] - stopped.best_step_ == 2
     warm = EBiEOT(steps=20, warmup_steps=15, **options).fit(x[:30], y[:30], x, y)
-    assert len(warm.history_.dual) == 35 and len(warm.history_.paired_nll) == 20
+    assert len(warm.history_.dual) == 35 and len(warm.history_.paired) == 20
 
     def cost_norm(weight_decay: float) -> float:
         model = EBiEOT(steps=50, weight_decay=weight_decay, **options).fit(x[:30], y[:30])
@@ -192,7 +194,7 @@ def test_patience_warmup_and_weight_decay() -> None:
 )
 def test_bad_input_is_named(call, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
-        call(EBiEOT(steps=1, progress=False))
+        call(EBiEOT(steps=1, progress=False, scheme="block"))
 
 
 def test_bad_hyperparameters_and_query_dimensions(fitted: EBiEOT) -> None:
@@ -210,13 +212,15 @@ def test_bad_hyperparameters_and_query_dimensions(fitted: EBiEOT) -> None:
         ("patience", 0),
     ]:
         with pytest.raises(ValueError, match=name):
-            EBiEOT(**{name: value})
+            EBiEOT(scheme="block", **{name: value})
     with pytest.raises(ValueError, match="leaving none to train on"):
-        EBiEOT(steps=1, validation_fraction=0.9, progress=False).fit(
+        EBiEOT(steps=1, validation_fraction=0.9, progress=False, scheme="block").fit(
             np.ones((2, 2)), np.ones((2, 2))
         )
     with pytest.warns(UserWarning, match="single pair"):  # the default fraction, one pair
-        single = EBiEOT(steps=2, progress=False).fit(np.ones((1, 2)), np.ones((1, 2)))
+        single = EBiEOT(steps=2, progress=False, scheme="block").fit(
+            np.ones((1, 2)), np.ones((1, 2))
+        )
     assert single.validation_index_ is None and single.best_step_ is None
     with pytest.raises(ValueError, match="dimension 3"):
         fitted.sample(np.ones((2, 3)))

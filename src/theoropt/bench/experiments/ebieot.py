@@ -108,9 +108,11 @@ def make_model(method: str, config: dict[str, Any], seed: int) -> EBiEOT:
     keys = ("eps", "n_potentials", "batch_size", "steps", "lr_potential", "lr_cost")
     kwargs = {k: config[k] for k in keys}
     if method == "lightsb":
-        return LightSB(seed=seed, progress=False, **kwargs)
+        return LightSB(seed=seed, progress=False, scheme="block", **kwargs)
     optional = {k: config[k] for k in ("warmup_steps", "hidden") if k in config}
-    return EBiEOT(n_costs=config["n_costs"], seed=seed, progress=False, **kwargs, **optional)
+    return EBiEOT(
+        n_costs=config["n_costs"], scheme="block", seed=seed, progress=False, **kwargs, **optional
+    )
 
 
 def fit_model(method: str, config: dict[str, Any], seed: int, data: dict[str, np.ndarray]):
@@ -133,10 +135,10 @@ def training_curves(model: Any, every: int = 10) -> dict[str, list[float]]:
     history = model.history_
     curves = {"step": [float(s) for s in range(0, len(history.dual), every)]}
     curves["dual_loss"] = history.dual[::every]
-    if history.paired_nll:  # one per alternating step, after the warm-up's dual-only steps
-        start = len(history.dual) - len(history.paired_nll)
-        curves["paired_step"] = [float(start + s) for s in range(0, len(history.paired_nll), every)]
-        curves["paired_nll"] = history.paired_nll[::every]
+    if history.paired:  # one per alternating step, after the warm-up's dual-only steps
+        start = len(history.dual) - len(history.paired)
+        curves["paired_step"] = [float(start + s) for s in range(0, len(history.paired), every)]
+        curves["paired_nll"] = history.paired[::every]
     if history.validation_nll:
         curves["validation_step"] = [float(start + s) for s in history.validation_step]
         curves["validation_nll"] = history.validation_nll
