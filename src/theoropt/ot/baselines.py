@@ -112,7 +112,7 @@ class ConditionalFlow(nn.Module):
         self,
         n_layers: int = 4,
         hidden: int = 64,
-        steps: int = 3000,
+        steps: int = 2000,
         lr: float = 1e-3,
         batch_size: int = 128,
         eval_every: int = 20,

@@ -105,7 +105,7 @@ def _entropic_ot(x: torch.Tensor, y: torch.Tensor, eps: float, tol: float) -> fl
     cost = 0.5 * squared_distances(x, y)
     _, info = sinkhorn(
         None, None, cost, eps, method="sns", tol=tol, max_iter=100_000, log=True,
-        warmup_tol=0.1, max_newton=500,
+        warmup_tol=1e-2, max_newton=500,
     )  # fmt: skip
     # our potentials absorb the weights: f' = f + eps log a
     return float(info["f"].mean() + info["g"].mean() + eps * (math.log(len(x)) + math.log(len(y))))
