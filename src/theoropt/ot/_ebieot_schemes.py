@@ -135,7 +135,8 @@ class Scheme:
         unused = sorted(k for k, v in given.items() if v is not None and k not in self.defaults)
         if unused:
             raise ValueError(
-                f"{', '.join(unused)} do(es) not apply to scheme={self.name!r}; "
+                f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to "
+                f"scheme={self.name!r}; "
                 f"its options are {', '.join(sorted(self.defaults))}"
             )
         options = {
