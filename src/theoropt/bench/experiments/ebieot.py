@@ -51,7 +51,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
         "pairs": {"rotation": [128], "swissroll": [64]},
         "paper_pairs": {"rotation": [128], "swissroll": [64]},
-        "paper_steps": 1000,
+        "paper_steps": 500,
+        "flow_steps": 500,
         "steps": 400,
         "digit_pairs": [64],
         "digit_steps": 300,
@@ -62,6 +63,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "pairs": {"rotation": [16, 128, 1024], "swissroll": [16, 128, 1024]},
         "paper_pairs": {"rotation": [16, 128, 1024], "swissroll": [128]},
         "paper_steps": 25_001,
+        "flow_steps": 2000,
         "steps": 2000,
         "digit_pairs": [32, 128],
         "digit_steps": 1500,
@@ -72,6 +74,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "pairs": {"rotation": [16, 64, 128, 256, 1024], "swissroll": [16, 64, 128, 256, 1024]},
         "paper_pairs": {"rotation": [16, 64, 128, 256, 1024], "swissroll": [16, 128, 1024]},
         "paper_steps": 25_001,
+        "flow_steps": 4000,
         "steps": 5000,
         "digit_pairs": [32, 128, 512],
         "digit_steps": 4000,
@@ -308,6 +311,7 @@ class EBiEOTExperiment(Experiment):
             "n_unpaired": 1024,
             "steps": settings["steps"],
             "paper_steps": settings["paper_steps"],
+            "flow_steps": settings["flow_steps"],
         }
         digits = {
             **model_config(mode, eps=0.1),

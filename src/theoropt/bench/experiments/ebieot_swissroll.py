@@ -75,7 +75,7 @@ def make_model(method: str, config: dict[str, Any], seed: int) -> Any:
     if method == "regression":
         return MeanRegression()
     if method == "flow":
-        return ConditionalFlow(seed=seed)
+        return ConditionalFlow(steps=config["flow_steps"], seed=seed)
     options = BLOCK_DEFAULT_OPTIONS if method == "block_paired_default" else BLOCK_OPTIONS
     return EBiEOT(scheme="block", steps=config["steps"], **options, **common)
 
