@@ -275,9 +275,10 @@ def test_fit_and_sample_on_cuda() -> None:
 
 
 # ------------------------------------------------------------------ the authors' scheme
-def _hand_paper_loss(theta: dict, xp, yp, xu, yu, eps: float) -> float:
-    """The authors' loss ``c(x_p, y_p) / eps - (f^c(x_u) + f(y_u)) / eps`` for one pair and one
-    unpaired x and y, written out from the parameters with numpy loops."""
+def _hand_paper_losses(theta: dict, xp, yp, xu, yu, eps: float) -> tuple[float, float]:
+    """The authors' paired and unpaired losses ``c(x_p, y_p) / eps`` and
+    ``-(f^c(x_u) + f(y_u)) / eps`` for one pair and one unpaired x and y, written out from the
+    parameters with numpy loops."""
     scales = np.log1p(np.exp(theta["raw_scale"])) + 1e-12
     weights = np.exp(theta["logits"]) / np.exp(theta["logits"]).sum()
     centres, n_pot = theta["centers"], len(theta["logits"])
@@ -310,7 +311,19 @@ def _hand_paper_loss(theta: dict, xp, yp, xu, yu, eps: float) -> float:
         v, b = heads(x)
         return -eps * np.log(sum(v[m] * np.exp(b[m] @ y / eps) for m in range(len(v))))
 
-    return cost(xp, yp) / eps - (f_c(xu) + f(yu)) / eps
+    return cost(xp, yp) / eps, -(f_c(xu) + f(yu)) / eps
+
+
+def _hand_paper_loss(theta: dict, *args) -> float:
+    return sum(_hand_paper_losses(theta, *args))
+
+
+def _finite_difference(loss, theta: dict, name: str, index: tuple) -> float:
+    shifted = {k: v.copy() for k, v in theta.items()}
+    shifted[name][index] += 1e-6
+    up = loss(shifted)
+    shifted[name][index] -= 2e-6
+    return (up - loss(shifted)) / 2e-6
 
 
 PAPER_PARAMETERS = {  # torch module attribute -> name in the hand computation
@@ -365,11 +378,7 @@ def test_paper_scheme_loss_and_first_step_match_a_hand_computation() -> None:
     for name, value in start.items():
         lr = 1e-3 if name in ("logits", "centers", "raw_scale") else 3e-4
         for index in np.ndindex(value.shape):
-            shifted = {k: v.copy() for k, v in start.items()}
-            shifted[name][index] += 1e-6
-            up = _hand_paper_loss(shifted, *args)
-            shifted[name][index] -= 2e-6
-            grad = (up - _hand_paper_loss(shifted, *args)) / 2e-6
+            grad = _finite_difference(lambda t: _hand_paper_loss(t, *args), start, name, index)
             step = after[name][index] - value[index]
             if abs(grad) > 1e-5:
                 assert step == pytest.approx(-lr * np.sign(grad), rel=1e-3), (name, index)
@@ -417,3 +426,38 @@ def test_paper_scheme_rejects_block_only_options_and_resolves_defaults() -> None
     assert model._dtype == torch.float64
     assert EBiEOT(scheme="paper-alternating")._dtype == torch.float32
     assert EBiEOT(scheme="block")._options["validation_fraction"] == 0.25
+
+
+def test_paper_alternating_first_step_is_two_adam_steps() -> None:
+    """The authors' ``scripts/train.py`` loop: an Adam step (lr 1e-3) of the unpaired loss on
+    *all* parameters, then one (lr 3e-4, its own state) of the paired loss evaluated after it,
+    which moves the cost only: potential parameters move by ``-1e-3 sign(g_u)``, cost
+    parameters by ``-1e-3 sign(g_u) - 3e-4 sign(g_p')``."""
+    rng = np.random.default_rng(5)
+    xp, yp, xu, yu = (rng.standard_normal((1, 2)) for _ in range(4))
+    eps, scheme = 0.7, "paper-alternating"
+    options = {"n_potentials": 2, "n_costs": 2, "steps": 1, "progress": False, "seed": 1}
+    options["dtype"] = torch.float64
+    after = _parameters(EBiEOT(eps=eps, scheme=scheme, **options).fit(xp, yp, xu, yu))
+    tiny = {"lr_potential": 1e-300, "lr_cost": 1e-300}
+    start = _parameters(EBiEOT(eps=eps, scheme=scheme, **tiny, **options).fit(xp, yp, xu, yu))
+    args = (xp[0], yp[0], xu[0], yu[0], eps)
+
+    def unpaired(theta):
+        return _hand_paper_losses(theta, *args)[1]
+
+    def paired(theta):
+        return _hand_paper_losses(theta, *args)[0]
+
+    middle = {k: v.copy() for k, v in start.items()}
+    for name, value in start.items():
+        for index in np.ndindex(value.shape):
+            g = _finite_difference(unpaired, start, name, index)
+            middle[name][index] -= 1e-3 * np.sign(g) if abs(g) > 1e-5 else 0.0
+    for name, value in start.items():
+        for index in np.ndindex(value.shape):
+            expected = middle[name][index]
+            if name not in ("logits", "centers", "raw_scale"):
+                g = _finite_difference(paired, middle, name, index)
+                expected -= 3e-4 * np.sign(g) if abs(g) > 1e-5 else 0.0
+            assert after[name][index] == pytest.approx(expected, abs=2e-6), (name, index)
