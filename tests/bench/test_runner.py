@@ -3,6 +3,7 @@ import pytest
 from tests.bench.toy_experiment import METHODS, ToyExperiment
 from theoropt.bench.experiment import RunResult, RunSpec
 from theoropt.bench.runner import run_experiment
+from theoropt.bench.selection import RunFilter
 from theoropt.bench.store import ResultsStore
 from theoropt.errors import ExperimentError
 
@@ -83,3 +84,42 @@ def test_rejects_unknown_mode_and_bad_seeds(store):
         run_experiment(ToyExperiment(), "huge", 1, store)
     with pytest.raises(ExperimentError, match="seeds must be at least 1"):
         run_experiment(ToyExperiment(), "quick", 0, store)
+
+
+def test_a_failure_is_recorded_with_its_reason_until_a_retry_succeeds(store):
+    run_experiment(FailingToy(), "quick", 1, store, progress=False)
+    failures = store._connection.execute("SELECT method, reason FROM failures").fetchall()
+    assert failures == [("slow", "RuntimeError: diverged")]
+    summary = run_experiment(ToyExperiment(), "quick", 1, store, progress=False)
+    assert len(summary.executed) == 1 + 2  # the retried sweep run, then the final stage
+    assert store._connection.execute("SELECT count(*) FROM failures").fetchone() == (0,)
+
+
+class PlanSpy(ToyExperiment):
+    """Checks that every run handed to ``plan`` is already saved in the store."""
+
+    def __init__(self, store: ResultsStore) -> None:
+        super().__init__()
+        self.store = store
+        self.plans = 0
+
+    def plan(self, mode, seeds, done):
+        assert {run.spec.key for run in done} <= self.store.keys()
+        self.plans += 1
+        return super().plan(mode, seeds, done)
+
+
+def test_later_stages_are_planned_only_from_saved_runs(store):
+    spy = PlanSpy(store)
+    summary = run_experiment(spy, "quick", 2, store, progress=False)
+    assert len(summary.executed) == 8 and spy.plans == 9  # once at the start, then per run
+
+
+def test_only_runs_the_selected_part_of_the_plan(store):
+    only = RunFilter.from_texts(["method=slow"])
+    summary = run_experiment(ToyExperiment(), "quick", 2, store, progress=False, only=only)
+    # the final stage needs the whole sweep, so only the two slow sweep runs can run
+    assert [(r.spec.stage, r.spec.method) for r in store.load()] == [("sweep", "slow")] * 2
+    assert summary.left_out == 2
+    rest = run_experiment(ToyExperiment(), "quick", 2, store, progress=False)
+    assert rest.skipped == 2 and len(rest.executed) == 2 + 4
