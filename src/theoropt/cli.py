@@ -24,6 +24,7 @@ from theoropt.errors import ExperimentError, TheoroptError
 if TYPE_CHECKING:
     from theoropt.bench.executor import Executor
     from theoropt.bench.experiment import Experiment
+    from theoropt.bench.runner import RunSummary
     from theoropt.bench.selection import RunFilter
 
 ALL = "all"
@@ -177,13 +178,14 @@ def _executor(args: argparse.Namespace) -> AbstractContextManager[Executor]:
             "--jobs sets the workers of a local cluster; with --dask ADDRESS the cluster's "
             "workers decide (use --dask local --jobs N for this machine)"
         )
-    from theoropt.bench.dask_executor import dask_executor
+    from theoropt.bench.dask_executor import LOCAL, dask_executor
 
-    jobs = args.jobs if args.jobs is not None or args.dask is not None else 1
-    return dask_executor(args.dask or "local", jobs, args.timeout)
+    if args.dask is None:  # --jobs N or --timeout: a local cluster of N workers (default 1)
+        return dask_executor(LOCAL, args.jobs or 1, args.timeout)
+    return dask_executor(args.dask, args.jobs, args.timeout)
 
 
-def _print_summary(experiment: Experiment, mode: str, summary, only: RunFilter) -> None:
+def _print_summary(experiment: Experiment, mode: str, summary: RunSummary, only: RunFilter) -> None:
     line = (
         f"{experiment.name} [{mode}]: {len(summary.executed)} runs done now, "
         f"{summary.skipped} already saved, {len(summary.failed)} failed"

@@ -61,10 +61,10 @@ class _Progress:
             self._bar.total += count
             self._bar.refresh()
 
-    def finished(self, outcome: Outcome, in_flight: int) -> None:
+    def finished(self, outcome: Outcome) -> None:
         self._failed += outcome.error is not None
         spec = outcome.spec
-        postfix = f"last {spec.stage}/{spec.method} seed={spec.seed}, {in_flight} in flight"
+        postfix = f"last {spec.stage}/{spec.method} seed={spec.seed}"
         if self._failed:
             postfix += f", {self._failed} failed"
         self._bar.set_postfix_str(postfix, refresh=False)
@@ -134,7 +134,7 @@ def run_experiment(
                 return summary
             for outcome in executor.next_outcomes():
                 _record(outcome, store, done, summary)
-                bar.finished(outcome, executor.in_flight())
+                bar.finished(outcome)
     finally:
         bar.close()
 
