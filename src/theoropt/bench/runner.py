@@ -1,9 +1,9 @@
 """Runs an experiment's plan, skipping what the store already holds, saving each run at once.
 
 The runner is the driver: it plans, hands the runs to an executor (this process, or Dask
-workers) and saves each outcome in the store the moment it arrives. After each arrival it asks
-the experiment's ``plan`` again with the saved runs, so a later stage starts as soon as the
-results it depends on are saved, and only from saved results.
+workers) and saves each outcome in the store the moment it arrives. When the executor's queue
+runs low it asks the experiment's ``plan`` again with the saved runs, so a later stage starts
+as soon as the results it depends on are saved, and only from saved results.
 """
 
 from __future__ import annotations
@@ -103,9 +103,12 @@ def run_experiment(
 ) -> RunSummary:
     """Execute every planned run not yet in ``store`` (and selected by ``only``).
 
-    Each outcome is saved as it arrives; the plan is asked again after each arrival, so later
-    stages see every saved result. A run that fails is reported, recorded as a failure and
-    not retried in this call (the next call retries it); the others go on.
+    Each outcome is saved as it arrives. The plan is asked again, with every saved run, as
+    soon as the executor has no more runs queued than it runs at once (after each arrival on
+    a remote cluster, whose size may change), so a later stage starts while the last runs of
+    the one before are still running, and only from saved results. A run that fails is
+    reported, recorded as a failure and not retried in this call (the next call retries it);
+    the others go on.
     """
     if mode not in MODES:
         raise ExperimentError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
@@ -132,9 +135,13 @@ def run_experiment(
             bar.submitted(len(selected))
             if not executor.in_flight():
                 return summary
-            for outcome in executor.next_outcomes():
-                _record(outcome, store, done, summary)
-                bar.finished(outcome)
+            while True:
+                for outcome in executor.next_outcomes():
+                    _record(outcome, store, done, summary)
+                    bar.finished(outcome)
+                at_once = executor.runs_at_once
+                if at_once is None or executor.in_flight() <= at_once:
+                    break  # nothing queued beyond what runs now: ask the plan for more
     finally:
         bar.close()
 
