@@ -167,9 +167,13 @@ def _command_list(experiments: Mapping[str, Experiment]) -> int:
     return 0
 
 
+def _in_process(args: argparse.Namespace) -> bool:
+    return args.dask is None and args.jobs in (None, 1) and args.timeout is None
+
+
 def _executor(args: argparse.Namespace) -> AbstractContextManager[Executor]:
     """In this process for one job without a timeout; otherwise on Dask workers."""
-    if args.dask is None and args.jobs in (None, 1) and args.timeout is None:
+    if _in_process(args):
         from theoropt.bench.executor import InProcessExecutor
 
         return nullcontext(InProcessExecutor())
@@ -278,6 +282,10 @@ def main(
         args = build_parser().parse_args(arguments)
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        if args.command == "run" and not _in_process(args) and args.dask in (None, "local"):
+            from theoropt.bench.dask_executor import start_worker_server
+
+            start_worker_server()  # its imports overlap with the registry's below
         if experiments is None:
             from theoropt.bench.registry import all_experiments
 
