@@ -21,7 +21,7 @@ assert features.shape == (8124, 112) and set(np.unique(labels)) == {-1.0, 1.0}
 assert len(char_corpus().vocab) > 30
 
 weight = torch.nn.Parameter(torch.ones(4, 3))
-for optimizer in (SoftSignum([weight], lr=0.1), SoftMuon([weight], lr=0.1)):
+for optimizer in (SoftSignum([weight], lr=0.1, total_steps=10), SoftMuon([weight], total_steps=10)):
     optimizer.zero_grad()
     (weight**2).sum().backward()
     optimizer.step()

@@ -1,6 +1,8 @@
 import pytest
 
 from tests.bench.toy_experiment import METHODS, ToyExperiment
+from theoropt.bench.execution import available_cores
+from theoropt.bench.executor import InProcessExecutor
 from theoropt.bench.experiment import RunResult, RunSpec
 from theoropt.bench.runner import run_experiment
 from theoropt.bench.selection import RunFilter
@@ -123,3 +125,22 @@ def test_only_runs_the_selected_part_of_the_plan(store):
     assert summary.left_out == 2
     rest = run_experiment(ToyExperiment(), "quick", 2, store, progress=False)
     assert rest.skipped == 2 and len(rest.executed) == 2 + 4
+
+
+class CrowdedExecutor(InProcessExecutor):
+    """Pretends to run one run more at once than this machine has cores."""
+
+    runs_at_once = available_cores() + 1
+
+
+def test_more_runs_at_once_than_cores_is_warned_about(store, caplog):
+    run_experiment(ToyExperiment(), "quick", 1, store, progress=False, executor=CrowdedExecutor())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{available_cores() + 1} runs at once with up to 1 threads each exceed the "
+        f"{available_cores()} cores of this machine: they share them (same results, slower); "
+        f"use --jobs {available_cores()}"
+    ]
+    caplog.clear()
+    run_experiment(ToyExperiment(), "quick", 2, store, progress=False)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
