@@ -4,7 +4,8 @@ runs; the driver only submits them, collects the outcomes and stops runs past ``
 
 A worker that dies (killed, out of memory) is restarted by its nanny and Dask reruns the runs
 it held, so they are not lost; a run that kills three workers is reported as failed. Local
-workers die with the driver (Dask's nanny watches its parent), even after ``kill -9``.
+workers die with the driver, even after ``kill -9``: each watches a pipe from its nanny, which
+lives in the driver process.
 """
 
 from __future__ import annotations
