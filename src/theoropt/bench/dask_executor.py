@@ -38,6 +38,18 @@ POLL_SECONDS = 0.05
 TIMEOUT_CHECK_SECONDS = 1.0
 """How often the driver asks the workers how long their runs have been running."""
 CONNECT_SECONDS = 30
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.multiprocessing-method": "forkserver",
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+"""Dask settings of local clusters. Workers fork from a preloaded server (see
+:func:`start_worker_server`). Runs last seconds to hours, so the monitoring meant for
+millisecond tasks is slowed down or off: the statistical profiler (every 10 ms), the event-loop
+tick (20 ms) and the system and memory monitors (500 ms, 100 ms) cost the workers and the
+driver about a third more CPU than the runs themselves on the shared 2-core machine."""
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +188,7 @@ def start_worker_server() -> None:
     of a second. The server is a fresh single-threaded process (forking the driver, which runs
     Dask's threads, would not be safe); it ignores Ctrl-C and exits with the driver.
     """
-    dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+    dask.config.set(LOCAL_CLUSTER_CONFIG)
     experiments = [
         f"{experiments_package.__name__}.{info.name}"
         for info in pkgutil.iter_modules(experiments_package.__path__)
@@ -197,7 +209,8 @@ def local_cluster(workers: int, timeout: float | None) -> Iterator[DaskExecutor]
                     n_workers=workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # no dashboard; Dask's HTTP endpoints on a free port, not 8787
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
                     silence_logs=logging.ERROR,
                 )
             )
