@@ -276,9 +276,9 @@ def main(
     argv: Sequence[str] | None = None, experiments: Mapping[str, Experiment] | None = None
 ) -> int:
     """Entry point; ``experiments`` overrides the registry (used by tests)."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
     args = None
     try:
+        arguments = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(arguments)
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
