@@ -276,7 +276,7 @@ def test_adgd2_initial_line_search(small_quadratic):
         False,
         True,
     ]
-    result = run(q, "adgd2", 1, eta0=None)
+    result = run(q, "adgd2", 1)  # the default start
     np.testing.assert_allclose(result.x, x0 - 1.25 * g(x0), rtol=1e-13)
     assert result.history["step"][1] == 1.25
     assert np.isnan(result.history["step"][0])

@@ -27,8 +27,9 @@ def test_history_has_one_entry_per_iterate(small_quadratic, method):
     assert result.fun == pytest.approx(q.fun(result.x))
     steps = result.history["step"]
     assert np.all(np.isfinite(steps[1:])) and np.all(steps[1:] > 0)
-    # iterate 0 reports eta0; AC-FGM's default finds eta_1 by a line search in iteration 1
-    assert np.isnan(steps[0]) if method == "ac-fgm" else steps[0] > 0
+    # iterate 0 reports eta0; AC-FGM's and AdGD2's defaults find their first stepsize by a line
+    # search in iteration 1
+    assert np.isnan(steps[0]) if method in ("ac-fgm", "adgd2") else steps[0] > 0
 
 
 def test_tol_is_the_gradient_norm(small_quadratic):

@@ -13,13 +13,15 @@ the step grows by up to ``sqrt(2/3 + theta)`` per iteration (at most about 1.37)
 the 2020 AdGD (:mod:`.adgd`: bound ``1/(2 L_k)``) the step may reach ``1/(sqrt(2) L_k)`` and
 beyond.
 
-The first stepsize: ``eta0`` (default 1e-10) as for every parameter-free method here, or
-``eta0=None`` for the authors' initial line search: from ``lam = 1e-2`` (their default), a
+The first stepsize: by default (``eta0=None``) the authors' initial line search: from
+``lam = 1e-2`` (their default), a
 trial ``x_1 = x_0 - lam ∇f(x_0)`` is rejected and lam halved while ``lam L_1 > 2``; while no
 trial has been rejected lam is multiplied by 10 until it exceeds 10. As in the authors' code,
 the accepted lam_0 is the one after that last multiplication, i.e. ten times the trial step
 that produced x_1 when the search ends by exceeding 10. Every trial costs one evaluation; a
-trial where f or ∇f overflows counts as rejected (ours).
+trial where f or ∇f overflows counts as rejected (ours). A number ``eta0`` is used as lam_0
+directly (no line search): this is how the experiment starts every parameter-free method from
+the same tiny step.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ LINE_SEARCH_TRIALS = 100
 
 
 class AdGD2(Method):
-    """Improved AdGD; ``eta0`` the first stepsize (default 1e-10; ``None``: the authors'
-    initial line search of the module docstring)."""
+    """Improved AdGD; ``eta0`` the first stepsize (default ``None``: the authors' initial line
+    search of the module docstring)."""
 
     name = "adgd2"
 
-    def __init__(self, oracle: Oracle, x0: Array, *, eta0: float | None = 1e-10):
+    def __init__(self, oracle: Oracle, x0: Array, *, eta0: float | None = None):
         super().__init__(oracle, x0)
         self.lam = None if eta0 is None else positive("eta0", eta0)
         self.theta = INITIAL_THETA
