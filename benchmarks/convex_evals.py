@@ -1,12 +1,13 @@
 """Accelerated GRAAL's cost of being parameter-free, and its wall time against L-BFGS-B.
 
 For each problem, from the conventional start (seed 0) and with every method's defaults
-(acc-graal and AdGD from eta0 = 1e-10, AC-FGM from its initial line search), counts the
-gradient evaluations to relative suboptimality 1e-6 and prints the ratios acc-graal /
-Nesterov-with-known-L (target <= 3), acc-graal / AdGD (target <= 0.5 where acceleration
-matters: the ill-conditioned, practically non-strongly-convex quadratics), acc-graal / AC-FGM
-(the other accelerated parameter-free method; no target) and the solver-time ratio acc-graal /
-scipy L-BFGS-B. Run: ``python -m benchmarks.convex_evals [--quick] [--out DIR]``.
+(acc-graal, AdaNAG and AdGD from eta0 = 1e-10, AC-FGM and the improved AdGD from their authors'
+initial line search), counts the gradient evaluations to relative suboptimality 1e-6 and prints
+the ratios acc-graal / Nesterov-with-known-L (target <= 3), acc-graal / AdGD (target <= 0.5
+where acceleration matters: the ill-conditioned, practically non-strongly-convex quadratics),
+acc-graal / AC-FGM and acc-graal / AdaNAG (the other accelerated parameter-free methods; no
+target) and the solver-time ratio acc-graal / scipy L-BFGS-B.
+Run: ``python -m benchmarks.convex_evals [--quick] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from theoropt.convex.study import LBFGS, evals_to_reach, run_solver, time_to_rea
 EPS = 1e-6
 BUDGET = 40_000
 ACCELERATION_MATTERS = {"quadratic-random", "quadratic-nesterov"}
-METHODS = ("acc-graal", "nesterov", "adgd", "ac-fgm", LBFGS)
+METHODS = ("acc-graal", "nesterov", "adgd", "adgd2", "ac-fgm", "adanag", LBFGS)
 
 
 def main() -> None:
@@ -53,6 +54,7 @@ def main() -> None:
                 ratio(evals["acc-graal"], evals["adgd"])
                 + (" (acceleration matters)" if name in ACCELERATION_MATTERS else ""),
                 ratio(evals["acc-graal"], evals["ac-fgm"]),
+                ratio(evals["acc-graal"], evals["adanag"]),
                 f"{seconds['acc-graal']:.3f}",
                 f"{seconds[LBFGS]:.3f}",
                 ratio(seconds["acc-graal"], seconds[LBFGS], budget=None),
@@ -67,11 +69,14 @@ def main() -> None:
             "acc-graal evals",
             "nesterov (L) evals",
             "adgd evals",
+            "adgd2 evals",
             "ac-fgm evals",
+            "adanag evals",
             "L-BFGS-B evals",
             "acc/nesterov (<= 3)",
             "acc/adgd (<= 0.5)",
             "acc/ac-fgm",
+            "acc/adanag",
             "acc-graal s",
             "L-BFGS-B s",
             "time acc/L-BFGS-B",

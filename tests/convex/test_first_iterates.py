@@ -195,3 +195,89 @@ def test_acfgm_line_search_survives_overflowing_trials():
         result = minimize(fun, np.array([10.0]), jac, method="ac-fgm", tol=1e-8, max_iter=500)
     assert result.success, result.message
     assert abs(result.x[0]) < 1e-7
+
+
+def test_adanag_first_iterates(small_quadratic):
+    """AdaNAG's recursion (module docstring) written out with m = 12: tau_k = (k + 14)/12,
+    alpha_k = (tau_{k+1} - 1)²/(2 tau_k²), A_k and B_k from their definitions."""
+    q = small_quadratic
+    g, f = q.jac, q.fun
+    eta0, m = 0.3, 12.0
+    tau = lambda k: (k + 2 + m) / m  # noqa: E731
+    alpha = lambda k: (tau(k + 1) - 1) ** 2 / (2 * tau(k) ** 2)  # noqa: E731
+    big_a = lambda k: 0.0 if k == -1 else alpha(k + 1) * tau(k + 1) * (tau(k + 1) - 1)  # noqa: E731
+
+    def big_b(k):
+        return (
+            alpha(k) ** 2 * tau(k) ** 2 * ((tau(k) - 1) ** 2 / (alpha(k - 1) * tau(k - 1) ** 2) - 1)
+        )
+
+    def curvature(x, z):  # Λ(x; z) = 2 B_f(x; z) / ||g(x) - g(z)||²
+        return 2 * (f(x) - f(z) - g(z) @ (x - z)) / np.sum((g(x) - g(z)) ** 2)
+
+    x = z = np.zeros(3)
+    s, steps = eta0, []
+    for k in range(3):
+        steps.append(s)
+        y = x - s * g(x)
+        z = z - s * alpha(k) * tau(k) * g(x)
+        x_next = (1 - 1 / tau(k + 1)) * y + z / tau(k + 1)
+        weight = big_a(k) / big_b(k) + (big_b(k + 1) + alpha(k + 1) ** 2 * tau(k + 1) ** 2) / big_a(
+            k
+        )
+        s = min((big_a(k - 1) + alpha(k) * tau(k)) / big_a(k) * s, curvature(x, x_next) / weight)
+        x = x_next
+    result = run(q, "adanag", 3, eta0=eta0)
+    np.testing.assert_allclose(result.x, x, rtol=1e-13)
+    np.testing.assert_allclose(result.history["step"], [eta0, *steps], rtol=1e-13)
+    assert result.njev == 4  # one evaluation per iteration, at x_k
+    assert big_b(1) == pytest.approx(alpha(1) ** 2 * tau(1) ** 2)  # B_k = alpha_k² tau_k² here
+
+
+def test_adgd2_first_iterates(small_quadratic):
+    q = small_quadratic
+    g = q.jac
+    lam0 = 0.1
+    x0 = np.zeros(3)
+    x1 = x0 - lam0 * g(x0)
+
+    def next_step(lam, theta, x, x_prev):
+        smoothness = np.linalg.norm(g(x) - g(x_prev)) / np.linalg.norm(x - x_prev)
+        excess = 2 * lam**2 * smoothness**2 - 1
+        bound = lam / math.sqrt(excess) if excess > 0 else math.inf
+        return min(math.sqrt(2 / 3 + theta) * lam, bound)
+
+    lam1 = next_step(lam0, 1 / 3, x1, x0)
+    x2 = x1 - lam1 * g(x1)
+    lam2 = next_step(lam1, lam1 / lam0, x2, x1)
+    x3 = x2 - lam2 * g(x2)
+    result = run(q, "adgd2", 3, eta0=lam0)
+    np.testing.assert_allclose(result.x, x3, rtol=1e-13)
+    np.testing.assert_allclose(result.history["step"], [lam0, lam0, lam1, lam2], rtol=1e-13)
+    # theta_0 = 1/3, so the first growth factor is sqrt(2/3 + 1/3) = 1: lam_1 <= lam_0
+    assert lam1 <= lam0
+
+
+def test_adgd2_initial_line_search(small_quadratic):
+    """The authors' initial search from lam = 1e-2 on a quadratic with L = 2 (along -g(x0) the
+    ratio ||Δg||/||Δx|| does not depend on lam): x10 while lam L <= 2 (1e-2, 0.1, 1 are
+    accepted), lam = 10 is rejected, then halving to 5, 2.5 (rejected) and 1.25 (accepted)."""
+    q = small_quadratic
+    g = q.jac
+    x0 = np.zeros(3)
+    ratio = lambda lam: np.linalg.norm(g(x0 - lam * g(x0)) - g(x0)) / (lam * np.linalg.norm(g(x0)))  # noqa: E731
+    trials = [1e-2, 0.1, 1.0, 10.0, 5.0, 2.5, 1.25]
+    assert [lam * ratio(lam) <= 2 for lam in trials] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+    ]
+    result = run(q, "adgd2", 1)  # the default start
+    np.testing.assert_allclose(result.x, x0 - 1.25 * g(x0), rtol=1e-13)
+    assert result.history["step"][1] == 1.25
+    assert np.isnan(result.history["step"][0])
+    assert result.njev == 1 + len(trials)

@@ -27,8 +27,9 @@ def test_history_has_one_entry_per_iterate(small_quadratic, method):
     assert result.fun == pytest.approx(q.fun(result.x))
     steps = result.history["step"]
     assert np.all(np.isfinite(steps[1:])) and np.all(steps[1:] > 0)
-    # iterate 0 reports eta0; AC-FGM's default finds eta_1 by a line search in iteration 1
-    assert np.isnan(steps[0]) if method == "ac-fgm" else steps[0] > 0
+    # iterate 0 reports eta0; AC-FGM's and AdGD2's defaults find their first stepsize by a line
+    # search in iteration 1
+    assert np.isnan(steps[0]) if method in ("ac-fgm", "adgd2") else steps[0] > 0
 
 
 def test_tol_is_the_gradient_norm(small_quadratic):
@@ -142,6 +143,8 @@ def grad(x):
         ({"method": "graal", "phi": 2.0}, ValueError, "phi must lie in"),
         ({"method": "ac-fgm", "beta": 0.5}, ValueError, "beta must lie in"),
         ({"method": "ac-fgm", "alpha": 1.5}, ValueError, "alpha must lie in [0, 1]"),
+        ({"method": "adanag", "m": 2.0}, ValueError, "m must be > 2"),
+        ({"method": "adgd2", "eta0": -1.0}, ValueError, "eta0"),
         ({"tol": -1.0}, ValueError, "tol"),
         ({"max_iter": 0}, ValueError, "max_iter"),
         ({"callback": 5}, TypeError, "callback must be callable"),
@@ -174,3 +177,96 @@ def test_matrix_shaped_variables():
     )
     assert result.success and result.x.shape == (2, 3)
     np.testing.assert_allclose(result.x, target, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["adgd", "adgd2", "ac-fgm", "adanag", "acc-graal"])
+def test_callables_receive_a_copy_of_the_iterate(small_quadratic, method):
+    """scipy's convention: a jac (or fun) that scribbles on its argument cannot change the run.
+    The reference run uses well-behaved callables; the vandal runs must match it exactly."""
+    q = small_quadratic
+
+    def vandal_fun(x):
+        value = q.fun(x)
+        x[:] = 1e6
+        return value
+
+    def vandal_jac(x):
+        gradient = q.jac(x)
+        x *= -3.0
+        return gradient
+
+    def vandal_pair(x):
+        pair = q.fun(x), q.jac(x)
+        x.fill(np.nan)
+        return pair
+
+    options = {"method": method, "tol": 0.0, "max_iter": 40, "eta0": 0.1}
+    reference = minimize(q.fun, np.zeros(3), q.jac, **options)
+    for fun, jac in ((vandal_fun, vandal_jac), (vandal_pair, True)):
+        result = minimize(fun, np.zeros(3), jac, **options)
+        np.testing.assert_array_equal(result.x, reference.x)
+        np.testing.assert_array_equal(result.history["f"], reference.history["f"])
+
+
+def test_torch_fun_modifying_its_argument_does_not_corrupt_the_run():
+    target = torch.arange(3.0, dtype=torch.float64)
+
+    def vandal(x):
+        value = ((x - target) ** 2).sum()
+        with torch.no_grad():
+            x.add_(100.0)
+        return value
+
+    result = minimize(vandal, torch.zeros(3, dtype=torch.float64), method="adgd", tol=1e-10)
+    assert result.success
+    torch.testing.assert_close(result.x, target, atol=1e-9, rtol=0)
+
+
+UNBOUNDED_METHODS = ["gd", "adgd", "adgd2", "graal", "ac-fgm", "adanag", "acc-graal"]
+
+
+def run_unbounded(method, fun, jac, x0, **options):
+    if not options:
+        options = {"L": 2.0} if method == "gd" else {"eta0": 1.0}
+    with np.errstate(over="ignore", invalid="ignore"):
+        return minimize(fun, x0, jac, method=method, max_iter=5000, **options)
+
+
+@pytest.mark.parametrize("method", UNBOUNDED_METHODS)
+def test_unbounded_objective_ends_with_a_clear_status(method):
+    """f(x) = -x² has no minimum: every method's iterate runs off until f overflows to -inf
+    (x² > 1.8e308 while the gradient -2x is still finite). The run must say so (status 3),
+    not report max_iter at f = -1.8e308 or a divergence."""
+    result = run_unbounded(method, lambda x: float(-x @ x), lambda x: -2 * x, np.ones(1))
+    assert result.status == 3 and not result.success
+    assert "unbounded below" in result.message and "iteration" in result.message
+    assert np.isfinite(result.fun) and np.all(np.isfinite(result.x))
+
+
+def test_unbounded_linear_objective_with_accelerated_graal():
+    """The case reported in issue 16: on the convex f(x) = -sum(x), from its default eta0,
+    accelerated GRAAL's step grows geometrically until f overflows; its overflow safeguard used
+    to restart forever and end with 'max_iter reached' at f = -1.8e308."""
+    result = run_unbounded(
+        "acc-graal", lambda x: float(-np.sum(x)), lambda x: -np.ones(3), np.zeros(3), eta0=1e-10
+    )
+    assert result.status == 3 and "unbounded below" in result.message
+
+
+@pytest.mark.parametrize("method", UNBOUNDED_METHODS)
+def test_overflowing_gradient_differences_end_with_a_status(method):
+    """With f = -exp(x1) - exp(x2) the norm of a gradient difference can overflow while every
+    entry is finite (AdGD's local step then underflows to 0): a status, never an exception."""
+    result = run_unbounded(
+        method, lambda x: float(-np.sum(np.exp(x))), lambda x: -np.exp(x), np.zeros(2)
+    )
+    assert result.status in (2, 3) and not result.success
+
+
+def test_none_from_fun_or_jac_is_a_clear_error():
+    with pytest.raises(TypeError, match="fun returned None"):
+        minimize(lambda x: None, np.ones(3), grad, method="adgd")
+    with pytest.raises(TypeError, match="fun returned None"):
+        minimize(lambda x: (None, 2 * x), np.ones(3), jac=True, method="adgd")
+    with pytest.raises(TypeError, match="jac returned None"):
+        minimize(quad, np.ones(3), lambda x: None, method="adgd")

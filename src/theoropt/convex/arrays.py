@@ -55,6 +55,11 @@ def as_iterate(x0: Any) -> Array:
     return x
 
 
+def copy_of(x: Array) -> Array:
+    """A copy of an iterate (what user callables receive, so that they cannot modify it)."""
+    return x.clone() if is_tensor(x) else x.copy()
+
+
 def inner(a: Array, b: Array) -> float:
     """Euclidean inner product of two arrays of the same shape, as a Python float."""
     if is_tensor(a):

@@ -2,7 +2,8 @@
 
 Stopping rule: the run stops successfully at the first iterate whose gradient has Euclidean
 norm ``<= tol``; otherwise after ``max_iter`` iterations, when the callback asks to stop, or
-(``success=False``, status 2, the message naming the iteration) when f or its gradient is not
+(``success=False``, the message naming the iteration) with status 3 when f evaluates to -inf
+(the objective appears unbounded below) and status 2 when f or its gradient is otherwise not
 finite or the stepsize is no longer a finite positive number. The gradient norm is measured at
 the iterate the method reports (``Iterate.x``); when the method did not evaluate there
 (Nesterov's ``x_k``) the driver does, for monitoring only: such evaluations are counted in
@@ -22,10 +23,11 @@ from scipy.optimize import OptimizeResult
 
 from theoropt.convex.arrays import Array, as_iterate, is_tensor, norm
 from theoropt.convex.methods import METHODS, Iterate, Method
-from theoropt.convex.oracle import NumericalBreakdown, Oracle
+from theoropt.convex.oracle import NumericalBreakdown, Oracle, UnboundedObjective
 from theoropt.convex.validation import non_negative, positive_int
 
-STATUS_CONVERGED, STATUS_MAX_ITER, STATUS_NON_FINITE, STATUS_CALLBACK = 0, 1, 2, 99
+STATUS_CONVERGED, STATUS_MAX_ITER, STATUS_NON_FINITE, STATUS_UNBOUNDED = 0, 1, 2, 3
+STATUS_CALLBACK = 99
 HISTORY_KEYS = ("f", "grad_norm", "step", "njev", "time")
 
 
@@ -112,7 +114,8 @@ def minimize(
         dtype and device are kept).
     method
         ``"gd"``, ``"nesterov"`` (both need ``L=``; Nesterov also takes ``mu=``), ``"adgd"``,
-        ``"graal"``, ``"adaptive-graal"``, ``"ac-fgm"`` or ``"acc-graal"`` (default).
+        ``"adgd2"``, ``"graal"``, ``"adaptive-graal"``, ``"ac-fgm"``, ``"adanag"`` or
+        ``"acc-graal"`` (default).
     tol
         Stop when the Euclidean norm of the gradient at the reported iterate is ``<= tol``.
     max_iter
@@ -130,7 +133,9 @@ def minimize(
     method used), ``nmonitor`` (extra evaluations for monitoring), ``success``, ``status``,
     ``message``, ``method`` and ``history``: equal-length arrays ``"f"``, ``"grad_norm"``,
     ``"step"``, ``"njev"`` (cumulative) and ``"time"`` (cumulative solver seconds), one entry
-    per iterate starting with x0 (length ``nit + 1``).
+    per iterate starting with x0 (length ``nit + 1``). ``status``: 0 converged, 1 ``max_iter``
+    reached, 2 non-finite values (diverged), 3 f = -inf (unbounded below), 99 stopped by the
+    callback. ``fun`` and ``jac`` are called with a copy of the point (scipy's convention).
     """
     x = as_iterate(x0)
     tol = non_negative("tol", tol)
@@ -162,10 +167,10 @@ def minimize(
                 callback, iterate, f, grad_norm, nit, oracle.njev
             ):
                 status, message = STATUS_CALLBACK, f"stopped by the callback at iteration {nit}"
+    except UnboundedObjective as error:
+        status, message = STATUS_UNBOUNDED, f"{error} ({_where(current)})"
     except NumericalBreakdown as error:
-        where = "the starting point x0" if current == 0 else f"iteration {current}"
-        status = STATUS_NON_FINITE
-        message = f"{error} at {where}; the run diverged"
+        status, message = STATUS_NON_FINITE, f"{error} at {_where(current)}; the run diverged"
     return OptimizeResult(
         x=iterate.x,
         fun=f,
@@ -180,6 +185,10 @@ def minimize(
         method=method,
         history=recorder.history(),
     )
+
+
+def _where(current: int) -> str:
+    return "the starting point x0" if current == 0 else f"iteration {current}"
 
 
 def _callback_stops(

@@ -1,15 +1,19 @@
 """The first-order oracle shared by every solver: evaluates f and its gradient, counts calls,
-checks shapes and finiteness, and supplies torch autograd gradients when no ``jac`` is given."""
+checks shapes and finiteness, and supplies torch autograd gradients when no ``jac`` is given.
+
+As in ``scipy.optimize``, ``fun`` and ``jac`` receive their own copy of the point, so a callable
+that modifies its argument in place cannot change the solver's iterates."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from theoropt.convex.arrays import Array, all_finite, is_tensor, to_float
+from theoropt.convex.arrays import Array, all_finite, copy_of, is_tensor, to_float
 
 
 class NumericalBreakdown(ArithmeticError):
@@ -18,6 +22,10 @@ class NumericalBreakdown(ArithmeticError):
 
 class NonFiniteEvaluation(NumericalBreakdown):
     """The objective or the gradient was NaN or infinite at a queried point."""
+
+
+class UnboundedObjective(NumericalBreakdown):
+    """The objective evaluated to -inf: it appears to be unbounded below."""
 
 
 class Oracle:
@@ -50,24 +58,28 @@ class Oracle:
         self.njev = 0
 
     def __call__(self, x: Array) -> tuple[float, Array]:
-        """``(f(x), ∇f(x))``; raises :class:`NonFiniteEvaluation` if either is not finite."""
+        """``(f(x), ∇f(x))``; raises :class:`UnboundedObjective` if f is -inf and
+        :class:`NonFiniteEvaluation` if f or the gradient is otherwise not finite."""
         self.nfev += 1
         self.njev += 1
         if self.jac is None:
             value, grad = self._autograd(x)
         elif self.jac is True:
-            pair = self.fun(x)
+            pair = self.fun(copy_of(x))
             if not isinstance(pair, tuple) or len(pair) != 2:
                 raise TypeError("with jac=True, fun must return a pair (f, grad)")
-            value, grad = to_float(pair[0]), self._check_gradient(pair[1])
+            value, grad = objective_value(pair[0]), self._check_gradient(pair[1])
         else:
-            value, grad = to_float(self.fun(x)), self._check_gradient(self.jac(x))
+            value = objective_value(self.fun(copy_of(x)))
+            grad = self._check_gradient(self.jac(copy_of(x)))
+        if value == -math.inf:
+            raise UnboundedObjective("f = -inf: the objective appears to be unbounded below")
         if not np.isfinite(value) or not all_finite(grad):
             raise NonFiniteEvaluation("non-finite objective value or gradient")
         return value, grad
 
     def _autograd(self, x: Array) -> tuple[float, Array]:
-        leaf = x.detach().requires_grad_(True)
+        leaf = copy_of(x.detach()).requires_grad_(True)
         with torch.enable_grad():
             value = self.fun(leaf)
             if not is_tensor(value) or value.numel() != 1:
@@ -80,6 +92,8 @@ class Oracle:
         return float(value.detach()), grad.detach()
 
     def _check_gradient(self, grad: Any) -> Array:
+        if grad is None:
+            raise TypeError("jac returned None; it must return the gradient, an array like x0")
         if self.tensor:
             if not is_tensor(grad):
                 raise TypeError(
@@ -101,3 +115,10 @@ class Oracle:
                 f"jac returned shape {tuple(grad.shape)} but x0 has shape {self.shape}"
             )
         return grad
+
+
+def objective_value(value: Any) -> float:
+    """The value ``fun`` returned, as a Python float (a clear error for ``None``)."""
+    if value is None:
+        raise TypeError("fun returned None; it must return a real scalar (a missing `return`?)")
+    return to_float(value)

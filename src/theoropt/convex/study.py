@@ -21,6 +21,7 @@ from theoropt.convex.problems import Problem
 EPSILONS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 LBFGS = "lbfgs"  # the scipy L-BFGS-B reference curve
 CURVE_POINTS = 400
+STEP_LEVEL = 0.1  # stepsize adaptation is measured as the first iteration with eta_k L >= this
 
 
 @dataclass
@@ -185,8 +186,10 @@ def thin(values: np.ndarray, points: int = CURVE_POINTS) -> list[float]:
 
 
 def summarize(trace: Trace, problem: Problem) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Metrics (final suboptimality, evaluations and seconds to each eps, divergence) and thinned
-    curves (relative suboptimality, njev, time, stepsize times L where L exists)."""
+    """Metrics (final suboptimality, evaluations and seconds to each eps, divergence and, where L
+    exists, the iteration and evaluation count at which the stepsize first reaches
+    ``STEP_LEVEL / L``) and thinned curves (relative suboptimality, njev, time, stepsize times L
+    where L exists)."""
     finite = trace.subopt[np.isfinite(trace.subopt)]
     metrics = {
         "final_subopt": float(finite[-1]) if finite.size else math.nan,
@@ -198,6 +201,14 @@ def summarize(trace: Trace, problem: Problem) -> tuple[dict[str, float], dict[st
     for eps in EPSILONS:
         metrics[f"evals_to_{eps:.0e}"] = evals_to_reach(trace, eps)
     step_scale = problem.L if problem.L is not None else 1.0
+    if problem.L is not None:  # how fast the stepsize adapts from a tiny eta0
+        reached = np.flatnonzero(trace.step * problem.L >= STEP_LEVEL)
+        metrics[f"iterations_to_step_{STEP_LEVEL:g}/L"] = (
+            float(reached[0]) if reached.size else math.nan
+        )
+        metrics[f"evals_to_step_{STEP_LEVEL:g}/L"] = (
+            float(trace.njev[reached[0]]) if reached.size else math.nan
+        )
     curves = {
         "njev": thin(trace.njev),
         "time": thin(trace.time),

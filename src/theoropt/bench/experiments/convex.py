@@ -24,6 +24,7 @@ from theoropt.convex.problems import WITHOUT_GLOBAL_L, get_problem
 from theoropt.convex.study import (
     EPSILONS,
     LBFGS,
+    STEP_LEVEL,
     fitted_slope,
     needs_smoothness,
     run_solver,
@@ -31,7 +32,14 @@ from theoropt.convex.study import (
 )
 
 KNOWN_L = ("gd", "nesterov")
-PARAMETER_FREE = ("adgd", "graal", "adaptive-graal", "ac-fgm", "acc-graal")
+PARAMETER_FREE = ("adgd", "adgd2", "graal", "adaptive-graal", "ac-fgm", "adanag", "acc-graal")
+# Methods whose default start is their authors' initial line search: the robustness stage runs
+# it (no options) next to the common starts eta0 in {1e-10, 1e-4, 1, 1e4}.
+OWN_START = ("ac-fgm", "adgd2")
+# The stepsize-growth figure: accelerated GRAAL (geometric growth) against the accelerated
+# methods whose growth Borodich & Kovalev call polynomial.
+GROWTH_METHODS = ("ac-fgm", "adanag", "acc-graal")
+GROWTH_ITERATIONS = 200
 METHODS = (*KNOWN_L, *PARAMETER_FREE, LBFGS)
 DEFAULT_ETA0 = 1e-10
 ROBUST_ETA0 = (1e-4, 1.0, 1e4)
@@ -39,7 +47,7 @@ TARGET = 1e-10  # runs stop at this relative suboptimality (below the rate study
 # Problems that are not strongly convex (or only negligibly): the rate study's subjects.
 RATE_PROBLEMS = ("quadratic-random", "quadratic-nesterov", "quartic")
 RATE_TAIL = 4
-THEORY_SLOPE = {"gd": 1.0, "adgd": 1.0, "graal": 1.0, "adaptive-graal": 1.0}
+THEORY_SLOPE = {"gd": 1.0, "adgd": 1.0, "adgd2": 1.0, "graal": 1.0, "adaptive-graal": 1.0}
 TUNING_GRID = [(theta, gamma) for theta in (0.1, 0.3, 0.5, 1.0) for gamma in (0.5, 1.0, 2.0)]
 
 ALL_PROBLEMS = (
@@ -93,10 +101,10 @@ MODES: dict[str, dict] = {
 
 
 def _robust_options(method: str) -> list[dict]:
-    """The robustness stage's starts: each eta0 of ``ROBUST_ETA0`` and, for AC-FGM, its own
-    default start (the initial line search, ``eta0=None``)."""
+    """The robustness stage's starts: each eta0 of ``ROBUST_ETA0`` and, for the methods of
+    ``OWN_START``, their authors' initial line search."""
     starts = [{"eta0": eta0} for eta0 in ROBUST_ETA0]
-    return [*starts, {}] if method == "ac-fgm" else starts
+    return [*starts, {}] if method in OWN_START else starts
 
 
 def _applicable(method: str, problem: str) -> bool:
@@ -106,8 +114,9 @@ def _applicable(method: str, problem: str) -> bool:
 class ConvexExperiment(Experiment):
     name = "convex"
     summary = (
-        "Accelerated GRAAL vs AdGD, aGRAAL, AC-FGM, GD/Nesterov with known L and L-BFGS-B on "
-        "logistic regression, quadratics and (L0,L1)-smooth problems: curves, rates, stepsizes"
+        "Accelerated GRAAL vs AdaNAG, AC-FGM, AdGD (2020 and 2023), aGRAAL, GD/Nesterov with "
+        "known L and L-BFGS-B on logistic regression, quadratics and (L0,L1)-smooth problems: "
+        "curves, rates, stepsize growth"
     )
     default_seeds = 3
 
@@ -276,6 +285,8 @@ def _verdict(main: Sequence[StoredRun], problems: list[str]) -> list[str]:
                 f"{mine[0]:.0f}" if mine[1] else f"> {mine[0]:.0f}",
                 compared["nesterov"][0] if "nesterov" in compared else "no global L / not run",
                 compared.get("adgd", ("not run",))[0],
+                compared.get("ac-fgm", ("not run",))[0],
+                compared.get("adanag", ("not run",))[0],
                 f"{best_free} ({compared[best_free][0]})" if best_free else "none reached",
                 compared.get(LBFGS, ("not run",))[0],
             ]
@@ -301,6 +312,8 @@ def _verdict(main: Sequence[StoredRun], problems: list[str]) -> list[str]:
                 "acc-graal evals",
                 "ratio vs nesterov (known L)",
                 "ratio vs adgd",
+                "ratio vs ac-fgm",
+                "ratio vs adanag",
                 "best other parameter-free (ratio)",
                 "ratio vs L-BFGS-B",
             ],
@@ -403,19 +416,74 @@ def _stepsizes(main: Sequence[StoredRun], problems: list[str], figures: Path) ->
         "",
         "Stepsize eta_k times the global L (dashed line: the classical step 1/L) against the "
         "iteration. Accelerated GRAAL grows by at most (1+gamma) per iteration (geometric), "
-        "aGRAAL by rho = 1/phi + 1/phi² ≈ 1.11, AC-FGM by min(4/3, 1 + 1/tau_t) where tau_t "
+        "aGRAAL by rho = 1/phi + 1/phi² ≈ 1.11, the improved AdGD by sqrt(2/3 + theta) <= 1.37, "
+        "AC-FGM by min(4/3, 1 + 1/tau_t) where tau_t "
         "grows by about alpha/2 per iteration while eta L is small (with its authors' alpha = "
         "0.1 that is 4/3 for dozens of iterations, then a polynomial of high degree; with "
-        "alpha = 1 it is (t+1)/t and from 1e-10 it never reaches 1/L in practice); AdGD's first "
+        "alpha = 1 it is (t+1)/t and from 1e-10 it never reaches 1/L in practice), AdaNAG by "
+        "(k+3)(k+3+m)/(k+4)² ≈ 1 + (m-2)/k (m = 12: s_k grows like a polynomial of degree "
+        "10, with factors above 2 in its first iterations); AdGD's first "
         "step already measures the local curvature. Accelerated GRAAL spends two gradient "
-        "evaluations per iteration, the others one. For the accelerated methods eta_k is the "
-        "step of the aggregated "
-        "sequence and is expected to keep growing (like k/L for Nesterov's method), so only the "
-        "warm-up is comparable with 1/L.",
+        "evaluations per iteration, the others one. For accelerated GRAAL and AC-FGM eta_k is "
+        "the step of the aggregated sequence and is expected to keep growing (like k/L for "
+        "Nesterov's method), so only the warm-up is comparable with 1/L; AdaNAG's s_k is its "
+        "gradient step (its aggregated step is s_k alpha_k tau_k).",
         "",
         f"![stepsizes](figures/{path.name})",
         "",
+        *_growth(main, smooth, figures),
     ]
+
+
+def _growth(main: Sequence[StoredRun], smooth: list[str], figures: Path) -> list[str]:
+    """Accelerated GRAAL's claim (geometric growth from a tiny eta0, against the polynomial
+    growth of AC-FGM and AdaNAG): the warm-up on a linear iteration axis, where geometric
+    growth is a straight line, and the iterations and evaluations until eta_k L >= STEP_LEVEL."""
+    fig, axes = subplots(len(smooth))
+    for ax, problem in zip(axes, smooth, strict=True):
+        runs = [r for r in select(main, problem=problem) if r.spec.method in GROWTH_METHODS]
+        _plot_methods(ax, runs, "iteration", "step_times_L", log_y=True)
+        ax.set_xlim(0, GROWTH_ITERATIONS)
+        ax.axhline(STEP_LEVEL, color="black", linewidth=0.8, linestyle="--")
+        ax.set_title(problem, fontsize="small")
+        ax.set_ylabel("eta_k * L")
+    path = save_figure(fig, figures / "convex_stepsize_growth.png")
+    iterations, evals = f"iterations_to_step_{STEP_LEVEL:g}/L", f"evals_to_step_{STEP_LEVEL:g}/L"
+    rows = []
+    for problem in smooth:
+        for method in PARAMETER_FREE:
+            runs = select(main, problem=problem, method=method)
+            if runs:
+                rows.append(
+                    [
+                        problem,
+                        method,
+                        _cell(_mean_metric(runs, iterations)),
+                        _cell(_mean_metric(runs, evals)),
+                    ]
+                )
+    return [
+        "### Stepsize growth from eta0 = 1e-10: geometric against polynomial",
+        "",
+        "Borodich & Kovalev's central claim is that accelerated GRAAL adapts its stepsize "
+        "geometrically, while AC-FGM and AdaNAG can only grow it polynomially. The figure shows "
+        f"the first {GROWTH_ITERATIONS} iterations on a logarithmic stepsize axis (geometric "
+        "growth is a straight line; dashed: eta L = "
+        f"{STEP_LEVEL:g}); the table gives the iteration and the gradient evaluations at which "
+        f"eta_k L first reaches {STEP_LEVEL:g} (mean over starting points; `—`: not every start "
+        "got there).",
+        "",
+        f"![stepsize growth](figures/{path.name})",
+        "",
+        markdown_table(
+            ["problem", "method", f"iterations to eta L >= {STEP_LEVEL:g}", "evaluations"], rows
+        ),
+        "",
+    ]
+
+
+def _cell(value: float) -> str:
+    return f"{value:.0f}" if math.isfinite(value) else "—"
 
 
 def _robust_cell(group: Sequence[StoredRun]) -> str:
@@ -441,8 +509,9 @@ def _robustness(runs: Sequence[StoredRun]) -> list[str]:
         "it within the budget) and the number of runs that diverged (non-finite values). "
         "Accelerated GRAAL has two safeguards of ours: it restarts with eta/10 when an "
         "evaluation overflows, and with max(lam_1, eta0/10) when its first curvature estimate "
-        "proves eta0 L > 2; the baselines have no safeguard. The last column is AC-FGM's own "
-        "start: its authors' initial line search for eta_1 (its evaluations counted).",
+        "proves eta0 L > 2; the other methods have no safeguard. The last column is the own "
+        "start of AC-FGM and of the improved AdGD: their authors' initial line search for the "
+        "first stepsize (its evaluations counted).",
         "",
     ]
     main = select(runs, stage="main")
@@ -468,7 +537,7 @@ def _robustness(runs: Sequence[StoredRun]) -> list[str]:
         headers = [
             "method",
             *[f"eta0={eta0:g}" for eta0 in (DEFAULT_ETA0, *ROBUST_ETA0)],
-            "AC-FGM's line search",
+            "authors' line search (AC-FGM, AdGD2)",
         ]
         lines += [f"**{problem}**", "", markdown_table(headers, rows), ""]
     return lines

@@ -2,8 +2,10 @@
 
 from theoropt.convex.methods.acc_graal import AcceleratedGRAAL
 from theoropt.convex.methods.acfgm import ACFGM
+from theoropt.convex.methods.adanag import AdaNAG
 from theoropt.convex.methods.adaptive_graal import AdaptiveGRAAL
 from theoropt.convex.methods.adgd import AdGD
+from theoropt.convex.methods.adgd2 import AdGD2
 from theoropt.convex.methods.base import Iterate, Method
 from theoropt.convex.methods.gd import GradientDescent
 from theoropt.convex.methods.graal import GRAAL
@@ -15,9 +17,11 @@ METHODS: dict[str, type[Method]] = {
         GradientDescent,
         Nesterov,
         AdGD,
+        AdGD2,
         GRAAL,
         AdaptiveGRAAL,
         ACFGM,
+        AdaNAG,
         AcceleratedGRAAL,
     )
 }
@@ -28,6 +32,8 @@ __all__ = [
     "METHODS",
     "AcceleratedGRAAL",
     "AdGD",
+    "AdGD2",
+    "AdaNAG",
     "AdaptiveGRAAL",
     "GradientDescent",
     "Iterate",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from theoropt.convex.arrays import Array, norm
-from theoropt.convex.methods.base import Iterate, Method
+from theoropt.convex.methods.base import Iterate, Method, usable_step
 from theoropt.convex.oracle import Oracle
 from theoropt.convex.validation import positive
 
@@ -39,7 +39,7 @@ class AdGD(Method):
         if self.x_prev is not None:
             gap = norm(self.grad - self.grad_prev)
             local = norm(self.x - self.x_prev) / (2 * gap) if gap > 0 else math.inf
-            lam = min(math.sqrt(1 + self.theta) * self.lam, local)
+            lam = usable_step(min(math.sqrt(1 + self.theta) * self.lam, local))
             if math.isfinite(lam):  # both bounds infinite: no information, keep the stepsize
                 self.theta, self.lam = lam / self.lam, lam
         self.x_prev, self.grad_prev = self.x, self.grad

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from theoropt.convex.arrays import Array
-from theoropt.convex.oracle import Oracle
+from theoropt.convex.oracle import NumericalBreakdown, Oracle
 
 
 @dataclass
@@ -45,3 +45,11 @@ class Method(ABC):
     @abstractmethod
     def step(self) -> Iterate:
         """One iteration."""
+
+
+def usable_step(step: float) -> float:
+    """``step`` if it is a positive number (finite or not); otherwise the run cannot continue
+    (e.g. a gradient difference overflowed and the local stepsize bound underflowed to 0)."""
+    if not step > 0.0:
+        raise NumericalBreakdown(f"stepsize {step!r} is unusable")
+    return step

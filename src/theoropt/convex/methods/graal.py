@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from theoropt.convex.arrays import Array, norm
-from theoropt.convex.methods.base import Iterate, Method
+from theoropt.convex.methods.base import Iterate, Method, usable_step
 from theoropt.convex.oracle import Oracle
 from theoropt.convex.validation import in_interval, positive
 
@@ -60,7 +60,7 @@ class GRAAL(Method):
             if gap > 0
             else math.inf
         )
-        lam = min(self.rho * self.lam, local, self.lam_max)
+        lam = usable_step(min(self.rho * self.lam, local, self.lam_max))
         self.theta, self.lam = self.phi * lam / self.lam, lam
         self.zbar = ((self.phi - 1) * self.z + self.zbar) / self.phi
         current = Iterate(self.z, f, grad, lam)
