@@ -213,3 +213,34 @@ def test_fixed_step_soft_polar_checks_its_input():
         soft_polar_newton_schulz(torch.full((3, 3), math.nan), 1.0)
     with pytest.raises(ValueError, match="tau > 0"):
         soft_polar_newton_schulz(torch.ones(3, 3), -1.0)
+
+
+def native_bfloat16_quintic(G, steps=5):
+    """The batched quintic iteration with torch's own bfloat16 kernels (the same operations as
+    :func:`newton_schulz_polar`; slow on CPUs without native bfloat16)."""
+    a, b, c = QUINTIC_COEFFICIENTS
+    X = G.bfloat16()
+    X = X / (torch.linalg.matrix_norm(X, keepdim=True) + 1e-7)
+    for _ in range(steps):
+        A = X @ X.mT
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c)
+        X = torch.baddbmm(X, B, X, beta=a)
+    return X.float()
+
+
+def test_bfloat16_on_the_cpu_is_emulated_with_bfloat16_rounding():
+    """Emulation: float32 operations on bfloat16 values, each result rounded to bfloat16. It
+    agrees with torch's bfloat16 kernels at bfloat16 accuracy and is as far from float64."""
+    G = torch.randn(3, 48, 96, generator=torch.Generator().manual_seed(6))
+    emulated = newton_schulz_polar(G, 5, dtype=torch.bfloat16)
+    assert emulated.dtype == torch.float32
+    assert torch.equal(emulated, emulated.bfloat16().float())  # bfloat16 values
+    native = native_bfloat16_quintic(G)
+    exact = newton_schulz_polar(G.double(), 5)
+    assert (emulated == native).float().mean() > 0.5  # the same up to the summation order
+    assert (emulated - native).abs().max() <= 2**-7
+    for result in (emulated, native):
+        relative = float((result.double() - exact).norm() / exact.norm())
+        assert 2e-3 < relative < 3e-2  # bfloat16, not float32
+    soft = soft_polar_newton_schulz(G, 20.0, 5)
+    assert torch.equal(soft, soft.bfloat16().float())

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -36,6 +37,36 @@ def _check_matrices(G: Tensor, name: str) -> None:
         raise TypeError(f"{name} does not support sparse tensors")
 
 
+class Arithmetic(NamedTuple):
+    """How an iteration computes in a dtype: tensors are held in ``work`` and every result is
+    passed through ``rounded``."""
+
+    work: torch.dtype
+    rounded: Callable[[Tensor], Tensor]
+
+
+def _unchanged(t: Tensor) -> Tensor:
+    return t
+
+
+def _to_bfloat16_values(t: Tensor) -> Tensor:
+    return t.to(torch.bfloat16).to(torch.float32)
+
+
+def arithmetic(dtype: torch.dtype, device: torch.device) -> Arithmetic:
+    """Native arithmetic in ``dtype``, except bfloat16 on the CPU, which is emulated.
+
+    Emulated bfloat16: float32 operations on bfloat16 values, each result rounded to bfloat16.
+    That is the arithmetic of a bfloat16 matrix product with float32 accumulation (what CUDA's
+    bfloat16 matmuls and the CPU's own bfloat16 kernels compute), up to the summation order,
+    at float32 speed: on a CPU without native bfloat16 (this project's AVX2 machine) torch's
+    bfloat16 matmuls were 45x slower than float32 ones (128x128 by 128x512, measured).
+    """
+    if dtype == torch.bfloat16 and device.type == "cpu":
+        return Arithmetic(torch.float32, _to_bfloat16_values)
+    return Arithmetic(dtype, _unchanged)
+
+
 def newton_schulz_polar(
     G: Tensor, steps: int = 5, *, dtype: torch.dtype | None = None, eps: float = 1e-7
 ) -> Tensor:
@@ -43,20 +74,21 @@ def newton_schulz_polar(
 
     ``X <- G / (||G||_F + eps)``, then ``steps`` times ``X <- a X + (b A + c A^2) X`` with
     ``A = X X^T`` on the smaller side. The tuned coefficients trade accuracy for speed: singular
-    values land in roughly [0.7, 1.2], not at 1. Computed in ``dtype`` (default: ``G``'s),
-    returned in ``G``'s dtype.
+    values land in roughly [0.7, 1.2], not at 1. Computed in ``dtype`` (default: ``G``'s; see
+    :func:`arithmetic` for bfloat16 on the CPU), returned in ``G``'s dtype.
     """
     _check_matrices(G, "newton_schulz_polar")
     a, b, c = QUINTIC_COEFFICIENTS
-    X = G.to(dtype) if dtype is not None else G.clone()
+    work, r = arithmetic(dtype or G.dtype, G.device)
+    X = r(G.to(work, copy=True))
     transposed = X.shape[-2] > X.shape[-1]
     if transposed:
         X = X.mT
-    X = X / (torch.linalg.matrix_norm(X, keepdim=True) + eps)
+    X = r(X / r(r(torch.linalg.matrix_norm(X, keepdim=True)) + eps))
     for _ in range(steps):
-        A = X @ X.mT
-        B = torch.baddbmm(A, A, A, beta=b, alpha=c) if A.ndim == 3 else b * A + c * (A @ A)
-        X = torch.baddbmm(X, B, X, beta=a) if X.ndim == 3 else a * X + B @ X
+        A = r(X @ X.mT)
+        B = r(torch.baddbmm(A, A, A, beta=b, alpha=c) if A.ndim == 3 else b * A + c * (A @ A))
+        X = r(torch.baddbmm(X, B, X, beta=a) if X.ndim == 3 else a * X + B @ X)
     if transposed:
         X = X.mT
     return X.to(G.dtype)
@@ -171,8 +203,9 @@ def soft_polar_newton_schulz(
     """Soft polar factor by exactly ``steps`` coupled Newton–Schulz steps (the authors' SoftMuon).
 
     On the smaller side, with every operation in ``dtype`` (default bfloat16; ``None``: ``G``'s
-    dtype): ``A = X X^T + tau^-2 I``, ``c = ||A||_F``, ``Y = A / c``, ``Z = I``; ``steps`` times
-    ``T = (3 I - Z Y) / 2``, ``Y <- Y T``, ``Z <- T Z``; the result is ``Z X / sqrt(c)``, returned
+    dtype; see :func:`arithmetic` for bfloat16 on the CPU): ``A = X X^T + tau^-2 I``,
+    ``c = ||A||_F``, ``Y = A / c``, ``Z = I``; ``steps`` times ``T = (3 I - Z Y) / 2``,
+    ``Y <- Y T``, ``Z <- T Z``; the result is ``Z X / sqrt(c)``, returned
     in ``G``'s dtype. There is no stopping rule and no floor on the shift. Per singular value ``s``
     of ``G`` the result is ``z_k(lam) s / sqrt(c)`` with ``lam = (s^2 + tau^-2) / c`` and the
     scalar recursion ``t = (3 - z y) / 2``, ``y <- y t``, ``z <- t z`` from ``y = lam``, ``z = 1``
@@ -183,23 +216,24 @@ def soft_polar_newton_schulz(
     _check_matrices(G, "soft_polar_newton_schulz")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"soft_polar_newton_schulz needs an int steps >= 1, got {steps!r}")
-    X = G.to(dtype) if dtype is not None else G
+    work, r = arithmetic(dtype or G.dtype, G.device)
+    X = r(G.to(work))
     if not torch.isfinite(X).all():
         raise ValueError("soft_polar_newton_schulz got non-finite entries in G")
-    shift = _inverse_square_temperature(tau, torch.float64, X.device).to(X.dtype)
+    shift = r(_inverse_square_temperature(tau, torch.float64, X.device).to(work))
     transposed = X.shape[-2] > X.shape[-1]
     if transposed:
         X = X.mT
-    identity = torch.eye(X.shape[-2], dtype=X.dtype, device=X.device)
-    A = X @ X.mT + shift * identity
-    norm = torch.linalg.matrix_norm(A, keepdim=True)
-    Y = A / norm
+    identity = torch.eye(X.shape[-2], dtype=work, device=X.device)
+    A = r(r(X @ X.mT) + r(shift * identity))
+    norm = r(torch.linalg.matrix_norm(A, keepdim=True))
+    Y = r(A / norm)
     Z = identity.expand_as(A)
     for _ in range(steps):
-        T = 0.5 * (3.0 * identity - Z @ Y)
-        Y = Y @ T
-        Z = T @ Z
-    out = (Z @ X) / norm.sqrt()
+        T = r(0.5 * r(3.0 * identity - r(Z @ Y)))
+        Y = r(Y @ T)
+        Z = r(T @ Z)
+    out = r(r(Z @ X) / r(norm.sqrt()))
     return (out.mT if transposed else out).to(G.dtype)
 
 

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 SOFT_METHODS = tuple(name for name, method in METHODS.items() if method.soft)
 
 _SIGN_RATES = (3e-4, 1e-3, 3e-3)
-_NORMALIZED_RATES = (1e-2, 3e-2, 1e-1)
+_NORMALIZED_RATES = _SIGN_RATES  # ||u||_2 over the model was about 1 after 40 steps (measured)
 _MUON_RATES = (0.01, 0.03, 0.1)
 _CPU_RATES = {
     "adamw": (1e-3, 3e-3, 1e-2),
@@ -48,7 +48,7 @@ _CPU_RATES = {
     "softmuon-paper": _MUON_RATES,
 }
 _GPU_SIGN_RATES = (1e-4, 3e-4, 1e-3)
-_GPU_NORMALIZED_RATES = (3e-3, 1e-2, 3e-2)
+_GPU_NORMALIZED_RATES = (3e-4, 1e-3, 3e-3)
 LEARNING_RATES = {
     "quick": _CPU_RATES,
     "default": _CPU_RATES,
