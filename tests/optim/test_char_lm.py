@@ -179,6 +179,9 @@ def test_muon_ablations_differ_from_exact_muon_in_one_setting_each():
     )
     assert settings(optimizers["muon-exact+bf16"]) == {**exact, "ns_dtype": torch.bfloat16}
     assert settings(optimizers["muon-exact+eps1e-10"]) == {**exact, "eps": 1e-10}
+    assert settings(optimizers["muon-paper+gradient-start"]) == dict(
+        variant="exact", ns_dtype=torch.bfloat16, eps=1e-10
+    )
 
 
 def test_gpu_mode_plans_the_python_corpus_and_trains_on_it_in_bfloat16_autocast():

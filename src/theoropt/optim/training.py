@@ -118,10 +118,17 @@ MUON_ABLATIONS: dict[str, Method] = {
     "muon-exact+eps1e-10": Method(
         "exact, AdamW eps 1e-10", _muon("exact", adamw_eps=1e-10), variant="exact"
     ),
+    "muon-paper+gradient-start": Method(
+        "paper, momentum from the first gradient",
+        _muon("exact", ns_dtype=torch.bfloat16, adamw_eps=1e-10),
+        variant="paper",
+    ),
 }
 """Muon (exact) with one difference from Muon (paper) each: the momentum started at zero
 (``variant="paper"`` with float32 Newton–Schulz and AdamW eps 1e-8), bfloat16 Newton–Schulz,
-AdamW ``eps`` 1e-10. Used to find which difference separates the two Muons."""
+AdamW ``eps`` 1e-10; and Muon (paper) with the momentum started at the first gradient
+(``variant="exact"`` with bfloat16 Newton–Schulz and AdamW eps 1e-10). Used to find which
+difference separates the two Muons."""
 
 ALL_METHODS: dict[str, Method] = {**METHODS, **MUON_ABLATIONS}
 PRECISIONS = ("float32", "bfloat16-autocast")
