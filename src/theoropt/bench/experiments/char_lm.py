@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 SOFT_METHODS = tuple(name for name, method in METHODS.items() if method.soft)
 
 _SIGN_RATES = (3e-4, 1e-3, 3e-3)
-_NORMALIZED_RATES = _SIGN_RATES  # ||u||_2 over the model was about 1 after 40 steps (measured)
+_NORMALIZED_RATES = (1e-3, 3e-3, 1e-2, 3e-2)  # 3e-3 was the top of a first grid, at its edge
 _MUON_RATES = (0.01, 0.03, 0.1)
 _CPU_RATES = {
     "adamw": (1e-3, 3e-3, 1e-2),
@@ -48,7 +48,7 @@ _CPU_RATES = {
     "softmuon-paper": _MUON_RATES,
 }
 _GPU_SIGN_RATES = (1e-4, 3e-4, 1e-3)
-_GPU_NORMALIZED_RATES = (3e-4, 1e-3, 3e-3)
+_GPU_NORMALIZED_RATES = (3e-4, 1e-3, 3e-3, 1e-2)
 LEARNING_RATES = {
     "quick": _CPU_RATES,
     "default": _CPU_RATES,
@@ -61,7 +61,8 @@ LEARNING_RATES = {
         "softsignum-normalized": _GPU_NORMALIZED_RATES,
     },
 }
-"""Sweep grids per mode (three rates, a factor of about 3 apart)."""
+"""Sweep grids per mode (rates a factor of about 3 apart; four for the normalized methods, whose
+step ``lr / ||u||_2`` has no scale carried over from Signum)."""
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": dict(
