@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from theoropt.bench.experiment import RunResult, RunSpec, StoredRun
-from theoropt.bench.experiments.char_lm import EXPERIMENT, LEARNING_RATES, SETTINGS, SOFT_METHODS
+from theoropt.bench.experiments.char_lm import (
+    EXPERIMENT,
+    FULL_BUDGET_SWEEP,
+    LEARNING_RATES,
+    SETTINGS,
+    SOFT_METHODS,
+    _at_chosen_rates,
+)
 from theoropt.bench.registry import get_experiment
 from theoropt.errors import ExperimentError
 from theoropt.optim.models import CharGPT, GPTConfig
@@ -95,6 +102,8 @@ def test_plan_sweeps_first_then_runs_the_best_rates_over_seeds_and_fractions(tmp
     sweep = EXPERIMENT.plan("quick", 3, [])
     assert {s.stage for s in sweep} == {"sweep"}
     assert len(sweep) == sum(len(LEARNING_RATES["quick"][m]) for m in METHODS)
+    for spec in sweep:  # the normalized methods are swept on the final budget
+        assert spec.config["steps"] == (200 if spec.method in FULL_BUDGET_SWEEP else 80)
     rng = np.random.default_rng(0)
     done = []
     for spec in sweep:
@@ -201,3 +210,21 @@ def test_gpu_mode_plans_the_python_corpus_and_trains_on_it_in_bfloat16_autocast(
     wrong = {**tiny, "corpus_sha256": "0" * 64}
     with pytest.raises(ExperimentError, match="same Python installation"):
         EXPERIMENT.execute(RunSpec("char-lm", "full", "softmuon-paper", wrong, 0))
+
+
+def test_report_uses_the_runs_at_the_rate_the_sweep_chooses():
+    """Runs stored under an earlier grid (another chosen rate) stay out of the comparison."""
+    sweep = [
+        stored(RunSpec("char-lm", "quick", m, {"lr": lr, "steps": 5}, 0, "sweep"), loss)
+        for m in ("signum", "softsignum")
+        for lr, loss in ((0.1, 3.0), (0.2, 2.5))
+    ]
+    final = [
+        stored(RunSpec("char-lm", "quick", m, {"lr": lr}, seed, "final"), loss + 0.01 * seed)
+        for m, offset in (("signum", 0.0), ("softsignum", 0.05))
+        for lr, loss in ((0.1, 1.0 + offset), (0.2, 2.0 + offset))
+        for seed in range(3)
+    ]
+    kept = _at_chosen_rates(final, sweep)
+    assert {r.spec.config["lr"] for r in kept} == {0.2} and len(kept) == 6
+    assert "SoftSignum − Signum: +0.0500 ± " in EXPERIMENT._verdict(kept)
