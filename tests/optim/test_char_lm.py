@@ -2,6 +2,7 @@
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -142,7 +143,10 @@ def test_plan_sweeps_first_then_runs_the_best_rates_over_seeds_and_fractions(tmp
         )
         for s in final + fraction
     ]
-    text = EXPERIMENT.report(runs, tmp_path)
+    stale = replace(sweep[0], config={**sweep[0].config, "steps": 7})  # an earlier budget
+    text = EXPERIMENT.report([*runs, stored(stale, 0.5)], tmp_path)
+    assert EXPERIMENT.plan("quick", 3, [*done, stored(stale, 0.5)]) == plan
+    assert "0.5000" not in text
     assert (tmp_path / "char_lm_val_loss.png").stat().st_size > 0
     assert (tmp_path / "char_lm_temperature.png").stat().st_size > 0
     assert "(chosen)" in text and "### Verdict" in text and "### Share of sign steps" in text

@@ -143,14 +143,28 @@ def _load_corpus(fields: dict[str, Any]) -> CharCorpus:
     return corpus
 
 
+def _steps(mode: str, method: str, stage: str) -> int:
+    """The step budget of a run of ``method`` in ``stage``."""
+    short = stage == "sweep" and method not in FULL_BUDGET_SWEEP
+    return SETTINGS[mode]["sweep_steps" if short else "steps"]
+
+
+def _current(runs: Sequence[StoredRun]) -> list[StoredRun]:
+    """The runs with their mode's present step budget (runs stored under other settings of the
+    mode, e.g. an earlier sweep budget, are left out of the plan and the report)."""
+    return [
+        r
+        for r in runs
+        if r.spec.config.get("steps") == _steps(r.spec.mode, r.spec.method, r.spec.stage)
+    ]
+
+
 def _config(mode: str, method: str, lr: float, stage: str, fraction: float) -> dict:
     settings = SETTINGS[mode]
-    short = stage == "sweep" and method not in FULL_BUDGET_SWEEP
-    steps = settings["sweep_steps"] if short else settings["steps"]
     config = dict(
         method=method,
         lr=lr,
-        steps=steps,
+        steps=_steps(mode, method, stage),
         batch_size=settings["batch_size"],
         eval_every=settings["eval_every"],
         eval_batches=settings["eval_batches"],
@@ -247,8 +261,9 @@ class CharLM(Experiment):
         if not all(spec.key in finished for spec in sweep):
             return sweep
         later = []
+        current = _current(done)
         for method in METHODS:
-            lr = _best_rate(select(done, stage="sweep", method=method))
+            lr = _best_rate(select(current, stage="sweep", method=method))
             config = _config(mode, method, lr, "final", MAIN_FRACTION)
             later += [RunSpec(self.name, mode, method, config, s, "final") for s in range(seeds)]
             if not METHODS[method].soft:
@@ -274,6 +289,7 @@ class CharLM(Experiment):
         return RunResult(metrics, curves)
 
     def report(self, runs: Sequence[StoredRun], figures: Path) -> str:
+        runs = _current(runs)
         sweep = select(runs, stage="sweep")
         final = _at_chosen_rates(select(runs, stage="final"), sweep)
         fraction = _at_chosen_rates(select(runs, stage="fraction"), sweep)
