@@ -45,9 +45,21 @@ def batches(steps: int) -> list[torch.Tensor]:
 
 
 def make_optimizer(name: str, model: nn.Module) -> torch.optim.Optimizer:
-    if name == "softsignum":
+    if name.startswith("softsignum"):
         return SoftSignum(
-            model.parameters(), lr=0.01, total_steps=TOTAL_STEPS, sign_fraction=SIGN_FRACTION
+            model.parameters(),
+            lr=0.01,
+            total_steps=TOTAL_STEPS,
+            sign_fraction=SIGN_FRACTION,
+            normalized=name.endswith("normalized"),
+        )
+    if name == "softmuon-paper":
+        return SoftMuon(
+            split_params(model),
+            lr=0.02,
+            total_steps=TOTAL_STEPS,
+            sign_fraction=SIGN_FRACTION,
+            variant="paper",
         )
     return SoftMuon(
         split_params(model),

@@ -11,6 +11,7 @@ from theoropt.optim.matrix_functions import (
     QUINTIC_COEFFICIENTS,
     inverse_sqrt_newton_schulz,
     newton_schulz_polar,
+    soft_polar_newton_schulz,
     spectral_soft_map,
 )
 from theoropt.optim.soft_maps import get_soft_map
@@ -147,3 +148,99 @@ def test_soft_polar_on_cuda_matches_svd():
     out32 = soft_polar(G.float().cuda(), tau).double().cpu()
     assert (out64 - reference).abs().max() < 1e-9
     assert (out32 - reference).abs().max() < 1e-3
+
+
+def scalar_coupled_recursion(lam, steps):
+    """``z_k(lam)``: the coupled Newton–Schulz recursion on one eigenvalue, from y=lam, z=1."""
+    y, z = lam.copy(), np.ones_like(lam)
+    for _ in range(steps):
+        t = (3 - z * y) / 2
+        y, z = y * t, t * z
+    return z
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("steps", [1, 5, 12])
+@pytest.mark.parametrize("relative_tau", [0.3, 10.0, 1e9])
+def test_fixed_step_soft_polar_is_the_scalar_recursion_on_each_singular_value(
+    shape, steps, relative_tau
+):
+    """In float64, k coupled steps map each singular value s of G to z_k(lam) s / sqrt(c),
+    lam = (s^2 + tau^-2) / c, c = ||G G^T + tau^-2 I||_F (on the smaller side)."""
+    G = random_matrix(*shape, decay=1e3)
+    U, s, Vh = np.linalg.svd(G.numpy(), full_matrices=False)
+    tau = relative_tau / float(np.median(s))
+    eigenvalues = s**2 + tau**-2.0  # the smaller side has exactly min(shape) of them
+    c = np.sqrt(np.sum(eigenvalues**2))
+    factors = scalar_coupled_recursion(eigenvalues / c, steps) * s / np.sqrt(c)
+    expected = torch.from_numpy((U * factors) @ Vh)
+    got = soft_polar_newton_schulz(G, tau, steps, dtype=None)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+
+
+def test_five_steps_damp_small_singular_values_and_many_steps_converge():
+    """The authors' 5 steps leave lam = s^2/c = 1e-2, 1e-3, 1e-4 at about 0.66, 0.24, 0.08 of
+    the converged soft polar (scalar recursion); 40 steps reach :func:`soft_polar`."""
+    lam = np.array([1e-2, 1e-3, 1e-4])
+    ratio = scalar_coupled_recursion(lam, 5) * np.sqrt(lam)
+    np.testing.assert_allclose(ratio, [0.659, 0.237, 0.0758], rtol=2e-3)
+    G = random_matrix(30, 50, seed=4, decay=1e3)
+    tau = 1.0 / float(torch.linalg.svdvals(G).median())
+    converged = soft_polar_newton_schulz(G, tau, 40, dtype=None)
+    torch.testing.assert_close(converged, svd_soft_polar(G, tau), rtol=0, atol=1e-10)
+    five = soft_polar_newton_schulz(G, tau, 5, dtype=None)
+    assert (five - svd_soft_polar(G, tau)).abs().max() > 0.05
+
+
+def test_fixed_step_soft_polar_in_bfloat16_and_batched_temperatures():
+    G = torch.stack([random_matrix(24, 40, seed=s, decay=1e2) for s in range(3)])
+    taus = torch.tensor([0.5, 5.0, 50.0], dtype=torch.float64)
+    reference = soft_polar_newton_schulz(G, taus, 5, dtype=None)
+    for k in range(3):
+        one = soft_polar_newton_schulz(G[k], float(taus[k]), 5, dtype=None)
+        torch.testing.assert_close(reference[k], one, rtol=0, atol=1e-13)
+    low = soft_polar_newton_schulz(G.float(), taus, 5)  # bfloat16 by default
+    assert low.dtype == torch.float32
+    relative = (low.double() - reference).norm() / reference.norm()
+    assert 1e-4 < relative < 2e-2  # bfloat16 rounding, not float32
+
+
+def test_fixed_step_soft_polar_checks_its_input():
+    with pytest.raises(ValueError, match="steps"):
+        soft_polar_newton_schulz(torch.ones(3, 3), 1.0, 0)
+    with pytest.raises(ValueError, match="non-finite"):
+        soft_polar_newton_schulz(torch.full((3, 3), math.nan), 1.0)
+    with pytest.raises(ValueError, match="tau > 0"):
+        soft_polar_newton_schulz(torch.ones(3, 3), -1.0)
+
+
+def native_bfloat16_quintic(G, steps=5):
+    """The batched quintic iteration with torch's own bfloat16 kernels (the same operations as
+    :func:`newton_schulz_polar`; slow on CPUs without native bfloat16)."""
+    a, b, c = QUINTIC_COEFFICIENTS
+    X = G.bfloat16()
+    X = X / (torch.linalg.matrix_norm(X, keepdim=True) + 1e-7)
+    for _ in range(steps):
+        A = X @ X.mT
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c)
+        X = torch.baddbmm(X, B, X, beta=a)
+    return X.float()
+
+
+def test_bfloat16_on_the_cpu_is_emulated_with_bfloat16_rounding():
+    """Emulation: float32 operations on bfloat16 values, each result rounded to bfloat16. It
+    agrees with torch's bfloat16 kernels at bfloat16 accuracy and is as far from float64."""
+    G = torch.randn(3, 48, 96, generator=torch.Generator().manual_seed(6))
+    emulated = newton_schulz_polar(G, 5, dtype=torch.bfloat16)
+    assert emulated.dtype == torch.float32
+    assert torch.equal(emulated, emulated.bfloat16().float())  # bfloat16 values
+    native = native_bfloat16_quintic(G)
+    exact = newton_schulz_polar(G.double(), 5)
+    assert (emulated == native).float().mean() > 0.5  # the same up to the summation order
+    assert (emulated - native).abs().max() <= 2**-7
+    for result in (emulated, native):
+        relative = float((result.double() - exact).norm() / exact.norm())
+        assert 2e-3 < relative < 3e-2  # bfloat16, not float32
+    soft = soft_polar_newton_schulz(G, 20.0, 5)
+    assert torch.equal(soft, soft.bfloat16().float())

@@ -85,7 +85,7 @@ def test_soft_update_is_tanh_with_independent_temperature(nesterov):
     lr, beta, eps, tmax, total = 0.01, 0.9, 1e-4, 20.0, 20
     start = [torch.randn(s, dtype=torch.float64) for s in shapes]
     grads = gradient_stream(shapes, 10, seed=3)
-    grads = [[g.double() * 1e-3 for g in step] for step in grads]
+    grads = [[g.double() * 0.3 for g in step] for step in grads]
     params, optimizer = run_with_grads(
         SoftSignum,
         start,
@@ -102,17 +102,20 @@ def test_soft_update_is_tanh_with_independent_temperature(nesterov):
     optimizer.step()
 
     momentum = [beta * m + g for m, g in zip(buffers, grads[-1], strict=True)]
-    v = np.concatenate([m.numpy().ravel() for m in momentum])
+    directions = [g + beta * m if nesterov else m for m, g in zip(momentum, grads[-1], strict=True)]
+    # the statistics are those of the update directions (the authors' code): with Nesterov
+    # momentum the Nesterov direction, not the buffer
+    v = np.concatenate([u.numpy().ravel() for u in directions])
     mu = np.median(v)
     s = np.median(np.abs(v - mu))
     q = stats.foldcauchy.ppf(np.arange(11) / 11, abs(mu) / s, scale=s)
     with np.errstate(divide="ignore"):
         taus = np.clip(np.arctanh(1 - eps) / q, 1.0, tmax)
+    assert np.sum((taus > 1.0) & (taus < tmax)) >= 5  # the schedule is not all clamped
     assert optimizer.param_groups[0]["schedule"] == pytest.approx(taus.tolist(), rel=1e-9)
     assert optimizer.temperatures() == [pytest.approx(taus[0])]
-    for p0, p, m, g in zip(before, params, momentum, grads[-1], strict=True):
-        direction = g + beta * m if nesterov else m
-        expected = p0 - lr * torch.tanh(taus[0] * direction)
+    for p0, p, u in zip(before, params, directions, strict=True):
+        expected = p0 - lr * torch.tanh(taus[0] * u)
         torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-15)
 
 
@@ -155,10 +158,11 @@ def test_foreach_and_per_tensor_paths_agree(soft_map, nesterov):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("options", [{}, {"normalized": True}, {"sign_norm": True}], ids=str)
 @pytest.mark.parametrize("split", [3, 12, 17, 24])  # sign phase, transition start, middle, after
-def test_resume_in_any_phase_reproduces_the_unbroken_run(split):
+def test_resume_in_any_phase_reproduces_the_unbroken_run(split, options):
     def make(model):
-        return SoftSignum(model.parameters(), lr=1e-2, total_steps=20, sign_fraction=0.6)
+        return SoftSignum(model.parameters(), lr=1e-2, total_steps=20, sign_fraction=0.6, **options)
 
     resume_matches_unbroken(make, total=26, split=split)
 
@@ -228,6 +232,8 @@ def test_closure_is_evaluated_with_grad_and_its_loss_returned():
         (dict(tmax=0.5), "tmax"),
         (dict(tmax=math.inf), "tmax"),
         (dict(soft_map="relu"), "soft_map"),
+        (dict(normalized=True, sign_norm=True), "mutually exclusive"),
+        (dict(normalized=1), "normalized"),
     ],
 )
 def test_invalid_hyperparameters_are_named(kwargs, message):
@@ -277,3 +283,67 @@ def test_a_rejected_param_group_is_not_kept():
         optimizer.add_param_group({"params": list(model.parameters())[2:], "lr": -1.0})
     assert len(optimizer.param_groups) == 1
     train(model, optimizer, range(2))
+
+
+def hand_softsignum_scaled(start, grads_per_step, lr, beta, nesterov, rule, n_sign, taus):
+    """SoftSignum with the authors' step-size options, written out from the description: the
+    step is lr / ||u|| (normalized) or lr * ||u|| (sign_norm), ||u|| the 2-norm of all the
+    group's directions, in both phases; ``taus`` are the transition's temperatures."""
+    params = [p.detach().clone() for p in start]
+    buffers = [None] * len(params)
+    for step, grads in enumerate(grads_per_step):
+        directions = []
+        for i, g in enumerate(grads):
+            buffers[i] = g.clone() if buffers[i] is None else beta * buffers[i] + g
+            directions.append(g + beta * buffers[i] if nesterov else buffers[i])
+        norm = math.sqrt(sum(float((u * u).sum()) for u in directions))
+        eta = lr / norm if rule == "normalized" else lr * norm
+        for p, u in zip(params, directions, strict=True):
+            mapped = torch.sign(u) if step < n_sign else torch.tanh(taus[step - n_sign] * u)
+            p.sub_(eta * mapped)
+    return params
+
+
+@pytest.mark.parametrize("foreach", [True, False])
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("rule", ["normalized", "sign_norm"])
+def test_normalized_and_sign_norm_follow_the_hand_written_trajectory(rule, nesterov, foreach):
+    start = [torch.randn(s, dtype=torch.float64) for s in SHAPES]
+    grads = [[0.3 * g.double() for g in step] for step in gradient_stream(SHAPES, 12, seed=4)]
+    params, optimizer = run_with_grads(
+        SoftSignum,
+        start,
+        grads,
+        lr=0.01,
+        momentum=0.9,
+        nesterov=nesterov,
+        total_steps=10,
+        sign_fraction=0.5,
+        foreach=foreach,
+        **{rule: True},
+    )
+    taus = optimizer.param_groups[0]["schedule"]
+    taus = taus + [taus[-1]] * 2  # the last temperature is kept after total_steps
+    assert len(set(taus)) > 2
+    expected = hand_softsignum_scaled(start, grads, 0.01, 0.9, nesterov, rule, 5, taus)
+    for a, b in zip(params, expected, strict=True):
+        torch.testing.assert_close(a.detach(), b, rtol=0, atol=1e-14)
+
+
+def test_signum_has_the_step_size_options_too():
+    start = [torch.randn(s, dtype=torch.float64) for s in SHAPES]
+    grads = [[g.double() for g in step] for step in gradient_stream(SHAPES, 4, seed=5)]
+    for rule in ("normalized", "sign_norm"):
+        got, _ = run_with_grads(Signum, start, grads, lr=0.01, **{rule: True})
+        expected = hand_softsignum_scaled(start, grads, 0.01, 0.9, False, rule, 4, [])
+        for a, b in zip(got, expected, strict=True):
+            torch.testing.assert_close(a.detach(), b, rtol=0, atol=1e-14)
+
+
+def test_normalized_step_on_zero_directions_leaves_the_parameters_finite_and_unchanged():
+    p = torch.ones(4, requires_grad=True)
+    optimizer = SoftSignum([p], lr=0.1, momentum=0.0, total_steps=4, normalized=True)
+    for _ in range(4):
+        p.grad = torch.zeros(4)
+        optimizer.step()
+    assert torch.equal(p.detach(), torch.ones(4))

@@ -8,10 +8,12 @@ from theoropt.optim.matrix_functions import (
     inverse_sqrt_newton_schulz,
     newton_schulz_polar,
     soft_polar,
+    soft_polar_newton_schulz,
     spectral_soft_map,
 )
 from theoropt.optim.muon import Muon, SoftMuon
 from theoropt.optim.param_split import split_params
+from theoropt.optim.polar_variants import POLAR_VARIANTS, PolarVariant, get_polar_variant
 from theoropt.optim.sign import Signum, SoftSignum
 from theoropt.optim.soft_maps import SOFT_MAPS, AlgebraicMap, SoftMap, TanhMap, get_soft_map
 from theoropt.optim.temperature import (
@@ -21,21 +23,25 @@ from theoropt.optim.temperature import (
 )
 
 __all__ = [
+    "POLAR_VARIANTS",
     "SOFT_MAPS",
     "AlgebraicMap",
     "Muon",
+    "PolarVariant",
     "Signum",
     "SoftMap",
     "SoftMuon",
     "SoftSignum",
     "TanhMap",
     "folded_cauchy_quantile",
+    "get_polar_variant",
     "get_soft_map",
     "inverse_sqrt_newton_schulz",
     "newton_schulz_polar",
     "quantile_temperature_schedule",
     "robust_location_scale",
     "soft_polar",
+    "soft_polar_newton_schulz",
     "spectral_soft_map",
     "split_params",
 ]

@@ -138,3 +138,10 @@ def mul_elementwise_(tensors: list[Tensor], others: list[Tensor], foreach: bool)
     else:
         for t, o in zip(tensors, others, strict=True):
             t.mul_(o)
+
+
+def norms(tensors: list[Tensor], foreach: bool) -> list[Tensor]:
+    """The 2-norm of each tensor (0-dim tensors)."""
+    if foreach:
+        return list(torch._foreach_norm(tensors))
+    return [torch.linalg.vector_norm(t) for t in tensors]

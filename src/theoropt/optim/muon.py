@@ -1,7 +1,7 @@
 """Muon and SoftMuon: (soft) polar updates for matrices, AdamW for the other parameters.
 
 For a matrix parameter (convolution kernels flattened to ``out x rest``), with an EMA momentum
-``m`` (set to the first gradient) and ``rows x cols`` the matrix shape::
+``m`` and ``rows x cols`` the matrix shape::
 
     p <- p * (1 - lr * weight_decay)
     m <- momentum * m + (1 - momentum) * g              # Nesterov: u = (1-momentum) g + momentum m
@@ -11,8 +11,13 @@ For a matrix parameter (convolution kernels flattened to ``out x rest``), with a
 
 ``softpolar(G, tau) = U diag(phi(tau s)) V^T`` for ``G = U diag(s) V^T``; with the default
 algebraic soft map ``phi(z) = z / sqrt(1 + z^2)`` it is ``G (G^T G + tau^-2 I)^(-1/2)``, computed
-by a coupled Newton–Schulz iteration to a tolerance. The temperature schedule is fitted once
-per group to the singular values of the raw gradients of its matrices (exact SVD).
+by a coupled Newton–Schulz iteration. The temperature schedule is fitted once per group to the
+singular values of the raw gradients of its matrices (exact SVD).
+
+Two variants (:mod:`theoropt.optim.polar_variants`): ``"paper"``, the Softsign authors' code
+step for step (momentum started at zero, bfloat16 Newton–Schulz, exactly ``ns_steps`` coupled
+steps for the soft polar, AdamW ``eps`` 1e-10), and ``"exact"``, theoropt's (momentum started
+at the first gradient, the soft polar converged to a tolerance).
 
 Groups with ``use_muon=False`` are updated by AdamW (Loshchilov & Hutter, 2019) in the same
 optimizer. Matrices of the same shape are stacked and orthogonalised in one batched call. A
@@ -39,17 +44,13 @@ from theoropt.optim.hyperparameters import (
     check_range,
     check_schedule,
 )
-from theoropt.optim.matrix_functions import newton_schulz_polar, soft_polar, spectral_soft_map
+from theoropt.optim.matrix_functions import newton_schulz_polar
 from theoropt.optim.phases import TemperatureScheduled
+from theoropt.optim.polar_variants import get_polar_variant
 from theoropt.optim.sharded import as_matrices, gathered, local, matrix_updates
-from theoropt.optim.soft_maps import AlgebraicMap, get_soft_map
+from theoropt.optim.soft_maps import get_soft_map
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
-
-
-def default_ns_dtype(device: torch.device) -> torch.dtype:
-    """bfloat16 on CUDA (tensor cores), float32 elsewhere (bfloat16 matmuls are slow on CPUs)."""
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 class _PolarDescent(TemperatureScheduled):
@@ -123,6 +124,7 @@ class _PolarDescent(TemperatureScheduled):
                 )
         check_range("momentum", group["momentum"], 0.0, 1.0, high_open=True)
         check_int("ns_steps", group["ns_steps"], 1)
+        variant = get_polar_variant(group["variant"])
         group.setdefault("stacked", False)
         if not isinstance(group["stacked"], bool):
             raise ValueError(f"{name}: stacked must be True or False, got {group['stacked']!r}")
@@ -133,15 +135,16 @@ class _PolarDescent(TemperatureScheduled):
             get_soft_map(group["soft_map"])
             check_range("ns_tol", group["ns_tol"], 0.0, 1.0, low_open=True)
             check_int("ns_max_iter", group["ns_max_iter"], 1)
+        variant.check_group(group)
         group.setdefault("schedule", None)
         group.setdefault("schedule_statistics", None)
         group.setdefault("temperature", None)
 
-    def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
-        """Singular values of the raw gradients of the group's matrices (exact SVD, float64)."""
-        stacked = group["stacked"]
-        grads = [gathered(p.grad).double() for p in group["params"] if p.grad is not None]
-        return torch.cat([torch.linalg.svdvals(as_matrices(g, stacked)).reshape(-1) for g in grads])
+    @staticmethod
+    def _gradient_singular_values(grads: list[Tensor], stacked: bool) -> Tensor:
+        """Singular values of the raw gradients (exact SVD, float64): the schedule's statistics."""
+        full = [gathered(g).double() for g in grads]
+        return torch.cat([torch.linalg.svdvals(as_matrices(g, stacked)).reshape(-1) for g in full])
 
     def _group_step(self, group: dict[str, Any]) -> None:
         params = [p for p in group["params"] if p.grad is not None]
@@ -161,13 +164,16 @@ class _PolarDescent(TemperatureScheduled):
     def _muon_step(
         self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool
     ) -> None:
-        beta = group["momentum"]
+        beta, stacked = group["momentum"], group["stacked"]
+        variant = get_polar_variant(group["variant"])
         buffers, old_buffers, old_grads = [], [], []
         for p, g in zip(params, grads, strict=True):
             state = self.state[p]
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = g.detach().clone()
+                state["momentum_buffer"], update_now = variant.start_momentum(g)
             else:
+                update_now = True
+            if update_now:
                 old_buffers.append(state["momentum_buffer"])
                 old_grads.append(g)
             buffers.append(state["momentum_buffer"])
@@ -176,31 +182,21 @@ class _PolarDescent(TemperatureScheduled):
         directions = buffers
         if group["nesterov"]:
             directions = [g.lerp(m, beta) for g, m in zip(grads, buffers, strict=True)]
-        tau = self._step_temperature(group)
+        tau = self._step_temperature(group, lambda: self._gradient_singular_values(grads, stacked))
         group["temperature"] = tau
-        updates = matrix_updates(
-            directions, group["stacked"], lambda G: self._orthogonalise(G, tau, group)
-        )
-        for p, update in zip(params, updates, strict=True):
-            rows, cols = as_matrices(p, group["stacked"]).shape[-2:]
-            scale = math.sqrt(max(1.0, rows / cols))
-            local(p).add_(update.view_as(local(p)), alpha=-group["lr"] * scale)
 
-    def _orthogonalise(self, G: Tensor, tau: float, group: dict[str, Any]) -> Tensor:
-        """Polar factor (``tau = inf``) or soft polar factor of a batch of matrices."""
-        if math.isinf(tau):
-            dtype = self.ns_dtype or default_ns_dtype(G.device)
-            return newton_schulz_polar(G, group["ns_steps"], dtype=dtype)
-        soft_map = get_soft_map(group["soft_map"])
-        if isinstance(soft_map, AlgebraicMap):
-            return soft_polar(
-                G,
-                tau,
-                tol=group["ns_tol"],
-                max_iter=group["ns_max_iter"],
-                dtype=self.soft_polar_dtype or torch.float32,
-            )
-        return spectral_soft_map(G, tau, soft_map)
+        def orthogonalise(G: Tensor) -> Tensor:
+            """Polar factor (``tau = inf``) or the variant's soft polar of a batch of matrices."""
+            if math.isinf(tau):
+                dtype = self.ns_dtype or variant.ns_dtype(G.device)
+                return newton_schulz_polar(G, group["ns_steps"], dtype=dtype)
+            dtype = self.soft_polar_dtype or variant.soft_polar_dtype(G.device)
+            return variant.soft_polar(G, tau, group, dtype)
+
+        updates = matrix_updates(directions, stacked, orthogonalise)
+        for p, update in zip(params, updates, strict=True):
+            scale = variant.update_scale(p.shape, as_matrices(p, stacked).shape)
+            local(p).add_(update.view_as(local(p)), alpha=-group["lr"] * scale)
 
     def _adamw_step(
         self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool
@@ -224,8 +220,16 @@ class _PolarDescent(TemperatureScheduled):
 
 
 def _adamw_defaults(
-    lr: float, betas: tuple[float, float], eps: float, weight_decay: float, foreach: bool | None
+    variant: str,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float | None,
+    weight_decay: float,
+    foreach: bool | None,
 ) -> dict[str, Any]:
+    """Defaults of the AdamW groups; ``eps=None`` takes the variant's (1e-10 paper, 1e-8 exact)."""
+    if eps is None:
+        eps = get_polar_variant(variant).adamw_eps
     return dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach)
 
 
@@ -234,13 +238,18 @@ class Muon(_PolarDescent):
 
     Pass ``split_params(model)`` (embeddings and the head to AdamW) or plain parameters (then
     matrices go to Muon and the rest to AdamW). The polar factor is the quintic Newton–Schulz
-    iteration in ``ns_dtype`` (default: float32 on CPU, bfloat16 on CUDA).
+    iteration. ``Muon(variant=v)`` is exactly the sign phase of ``SoftMuon(variant=v)``:
+    ``"paper"`` is the Muon of the Softsign authors' code (as Jordan's: momentum started at zero,
+    Newton–Schulz in bfloat16; AdamW ``eps`` 1e-10), ``"exact"`` theoropt's (momentum started at
+    the first gradient; float32 Newton–Schulz on the CPU, bfloat16 on CUDA; AdamW ``eps`` 1e-8).
 
     Args:
         params: parameters or groups; groups with ``use_muon`` True/False pick the update.
         lr, momentum, nesterov, weight_decay, ns_steps: settings of the Muon groups.
-        adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay: defaults of the AdamW groups.
-        ns_dtype: dtype of the Newton–Schulz iteration (``None``: per device, see above).
+        variant: ``"exact"`` (default) or ``"paper"`` (:mod:`theoropt.optim.polar_variants`).
+        adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay: defaults of the AdamW groups
+            (``adamw_eps=None``: the variant's).
+        ns_dtype: dtype of the Newton–Schulz iteration (``None``: the variant's, see above).
         foreach: multi-tensor kernels for the elementwise parts (``None``: yes).
     """
 
@@ -253,9 +262,10 @@ class Muon(_PolarDescent):
         weight_decay: float = 0.0,
         ns_steps: int = 5,
         *,
+        variant: str = "exact",
         adamw_lr: float = 3e-4,
         adamw_betas: tuple[float, float] = (0.9, 0.95),
-        adamw_eps: float = 1e-8,
+        adamw_eps: float | None = None,
         adamw_weight_decay: float = 0.0,
         ns_dtype: torch.dtype | None = None,
         foreach: bool | None = None,
@@ -266,30 +276,42 @@ class Muon(_PolarDescent):
             nesterov=nesterov,
             weight_decay=weight_decay,
             ns_steps=ns_steps,
+            variant=variant,
             total_steps=None,
             foreach=foreach,
         )
-        adamw = _adamw_defaults(adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay, foreach)
+        adamw = _adamw_defaults(
+            variant, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay, foreach
+        )
         super().__init__(params, muon_defaults, adamw, ns_dtype=ns_dtype)
 
 
 class SoftMuon(_PolarDescent):
     """SoftMuon (Feoktistov et al., "Softsign", ICML 2026): Muon, then a soft polar factor.
 
-    The first ``round(sign_fraction * total_steps)`` steps are exactly :class:`Muon`; then
-    ``softpolar(u, tau_t)`` with the quantile temperature schedule fitted once per group to the
-    singular values of the raw gradients (soft-map inverse ``phi^-1(1 - eps)``, about 70.7 for
-    the algebraic map at ``eps = 1e-4``; temperatures clamped to ``[1, tmax]``).
+    The first ``round(sign_fraction * total_steps)`` steps are exactly ``Muon(variant=...)``;
+    then ``softpolar(u, tau_t)`` with the quantile temperature schedule fitted once per group to
+    the singular values of the raw gradients (soft-map inverse ``phi^-1(1 - eps)``, about 70.7
+    for the algebraic map at ``eps = 1e-4``; temperatures clamped to ``[1, tmax]``).
+
+    ``variant="paper"`` is the authors' algorithm step for step: momentum started at zero,
+    bfloat16 Newton–Schulz in both phases, the soft polar by exactly ``ns_steps`` coupled
+    Newton–Schulz steps with no tolerance and no floor (which leaves small singular directions
+    strongly damped), AdamW ``eps`` 1e-10. ``variant="exact"`` (default) is theoropt's: momentum
+    started at the first gradient, float32 Newton–Schulz on the CPU, the soft polar converged to
+    ``ns_tol`` in float32 (see :mod:`theoropt.optim.polar_variants` and docs/optim.md).
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, ns_steps, adamw_*, ns_dtype, foreach:
-            as :class:`Muon`.
+        params, lr, momentum, nesterov, weight_decay, ns_steps, variant, adamw_*, ns_dtype,
+            foreach: as :class:`Muon`.
         total_steps, sign_fraction, eps, tmax: the phase schedule (as :class:`SoftSignum`).
-        soft_map: ``"algebraic"`` (default: the soft polar, by Newton–Schulz) or ``"tanh"``
-            (``U tanh(tau S) V^T`` by an exact SVD per matrix: slow, for comparison).
-        ns_tol, ns_max_iter: stopping rule of the coupled Newton–Schulz inverse square root.
-        soft_polar_dtype: dtype of the soft polar (``None``: float32 on every device; float64
-            makes runs that differ only by rounding, e.g. data-parallel ones, agree closely).
+        soft_map: ``"algebraic"`` (default: the soft polar, by Newton–Schulz) or, with
+            ``variant="exact"`` only, ``"tanh"`` (``U tanh(tau S) V^T`` by an exact SVD per
+            matrix: slow, for comparison).
+        ns_tol, ns_max_iter: stopping rule of the converged soft polar (``variant="exact"``).
+        soft_polar_dtype: dtype of the soft polar (``None``: the variant's, float32 for
+            ``"exact"`` on every device, bfloat16 for ``"paper"``; float64 makes ``"exact"`` runs
+            that differ only by rounding, e.g. data-parallel ones, agree closely).
     """
 
     def __init__(
@@ -305,12 +327,13 @@ class SoftMuon(_PolarDescent):
         sign_fraction: float = 0.9,
         eps: float = 1e-4,
         tmax: float = 1e9,
+        variant: str = "exact",
         soft_map: str = "algebraic",
         ns_tol: float = 1e-3,
         ns_max_iter: int = 30,
         adamw_lr: float = 3e-4,
         adamw_betas: tuple[float, float] = (0.9, 0.95),
-        adamw_eps: float = 1e-8,
+        adamw_eps: float | None = None,
         adamw_weight_decay: float = 0.0,
         ns_dtype: torch.dtype | None = None,
         soft_polar_dtype: torch.dtype | None = None,
@@ -322,6 +345,7 @@ class SoftMuon(_PolarDescent):
             nesterov=nesterov,
             weight_decay=weight_decay,
             ns_steps=ns_steps,
+            variant=variant,
             total_steps=total_steps,
             sign_fraction=sign_fraction,
             eps=eps,
@@ -331,7 +355,9 @@ class SoftMuon(_PolarDescent):
             ns_max_iter=ns_max_iter,
             foreach=foreach,
         )
-        adamw = _adamw_defaults(adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay, foreach)
+        adamw = _adamw_defaults(
+            variant, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay, foreach
+        )
         super().__init__(
             params, muon_defaults, adamw, ns_dtype=ns_dtype, soft_polar_dtype=soft_polar_dtype
         )

@@ -34,9 +34,10 @@ def sign_steps(group: dict[str, Any]) -> int | None:
 class TemperatureScheduled(Optimizer):
     """Base of optimizers with the Softsign phase clock (see the module docstring).
 
-    Subclasses provide :meth:`_group_step` and :meth:`_temperature_samples`; the samples are
-    gathered whole across ranks for sharded (``DTensor``) parameters, so every rank fits the
-    same schedule (:mod:`theoropt.optim.sharded`).
+    Subclasses provide :meth:`_group_step`, which asks :meth:`_step_temperature` for each
+    step's temperature and passes it the statistics the schedule is fitted to (called once, when
+    the transition starts); subclasses gather them whole across ranks for sharded (``DTensor``)
+    parameters, so every rank fits the same schedule (:mod:`theoropt.optim.sharded`).
     """
 
     temperature_tmin: float = 1.0
@@ -54,10 +55,6 @@ class TemperatureScheduled(Optimizer):
         """Validate a new group's settings and add the entries the optimizer keeps in it."""
         raise NotImplementedError
 
-    def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
-        """The 1-D statistics of ``group`` the schedule is fitted to (local to this process)."""
-        raise NotImplementedError
-
     def _group_step(self, group: dict[str, Any]) -> None:
         """Update the parameters of one group (gradients already computed)."""
         raise NotImplementedError
@@ -73,18 +70,18 @@ class TemperatureScheduled(Optimizer):
             self._group_step(group)
         return loss
 
-    def _temperature_statistics(self, group: dict[str, Any]) -> tuple[float, float]:
-        """Robust ``(location, scale)`` of the group's statistics: median and median deviation."""
-        return robust_location_scale(self._temperature_samples(group))
+    def _step_temperature(self, group: dict[str, Any], samples: Callable[[], Tensor]) -> float:
+        """Temperature of the step about to be taken by ``group`` (``inf`` in the sign phase).
 
-    def _step_temperature(self, group: dict[str, Any]) -> float:
-        """Temperature of the step about to be taken by ``group`` (``inf`` in the sign phase)."""
+        On the first transition step the schedule is fitted to the robust location and scale
+        (median, median deviation) of ``samples()``, the group's 1-D statistics.
+        """
         n_sign = sign_steps(group)
         step = group["step"]
         if n_sign is None or step < n_sign or group["total_steps"] == n_sign:
             return math.inf
         if group["schedule"] is None:
-            loc, scale = self._temperature_statistics(group)
+            loc, scale = robust_location_scale(samples())
             group["schedule_statistics"] = (loc, scale)
             soft_map = get_soft_map(group["soft_map"])
             group["schedule"] = quantile_temperature_schedule(

@@ -4,19 +4,22 @@ Per parameter, with a PyTorch-SGD-style momentum buffer ``m`` (set to the first 
 
     p <- p * (1 - lr * weight_decay)                       # decoupled weight decay
     m <- momentum * m + (1 - dampening) * g                # Nesterov: u = g + momentum * m
-    u <- sign(m)              in the sign phase            # Signum (Bernstein et al., 2018)
-    u <- phi(tau_t * m)       in the transition            # SoftSignum (Feoktistov et al., 2026)
-    p <- p - lr * u
+    u_hat <- sign(u)          in the sign phase            # Signum (Bernstein et al., 2018)
+    u_hat <- phi(tau_t * u)   in the transition            # SoftSignum (Feoktistov et al., 2026)
+    p <- p - eta * u_hat
 
+with ``u = m`` (or the Nesterov direction, or ``g`` without momentum) and the step size ``eta``
+``lr``, or, as in the Softsign authors' code, ``lr / ||u||_2`` (``normalized=True``) or
+``lr * ||u||_2`` (``sign_norm=True``), the norm taken over all the directions of the group.
 ``Signum`` is the sign phase forever; ``SoftSignum`` switches to the soft map ``phi`` (tanh by
 default) after ``sign_fraction * total_steps`` steps, with the temperatures of
-:mod:`theoropt.optim.temperature` fitted once to the group's momentum.
+:mod:`theoropt.optim.temperature` fitted once to the entries of the group's directions ``u``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -35,6 +38,39 @@ from theoropt.optim.sharded import gathered
 from theoropt.optim.soft_maps import get_soft_map
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+StepSize = Callable[[float, list[Tensor], bool], float]
+"""``(lr, directions, foreach) -> eta``: the step size of one sign / soft-sign step."""
+
+
+def direction_norm(directions: list[Tensor], foreach: bool) -> float:
+    """``||(u_1, ..., u_n)||_2`` over whole tensors (sharded ``DTensor`` s reduced over ranks)."""
+    total = torch.linalg.vector_norm(torch.stack(mt.norms(directions, foreach)))
+    return float(gathered(total))
+
+
+def constant_step(lr: float, directions: list[Tensor], foreach: bool) -> float:
+    """``eta = lr``: Signum / SoftSignum."""
+    return lr
+
+
+def normalized_step(lr: float, directions: list[Tensor], foreach: bool) -> float:
+    """``eta = lr / ||u||_2`` (the authors' ``normalized``); 0 when every direction is 0."""
+    norm = direction_norm(directions, foreach)
+    return lr / norm if norm > 0 else 0.0
+
+
+def norm_scaled_step(lr: float, directions: list[Tensor], foreach: bool) -> float:
+    """``eta = lr * ||u||_2`` (the authors' ``sign_norm``)."""
+    return lr * direction_norm(directions, foreach)
+
+
+def step_size_rule(normalized: bool, sign_norm: bool) -> StepSize:
+    """The step-size rule of a group's ``normalized`` / ``sign_norm`` settings."""
+    if normalized and sign_norm:
+        raise ValueError("normalized and sign_norm are mutually exclusive; set at most one")
+    if normalized:
+        return normalized_step
+    return norm_scaled_step if sign_norm else constant_step
 
 
 class _SignDescent(TemperatureScheduled):
@@ -46,6 +82,10 @@ class _SignDescent(TemperatureScheduled):
         check_range("lr", group["lr"], 0.0)
         check_range("weight_decay", group["weight_decay"], 0.0)
         check_momentum(group["momentum"], group["dampening"], group["nesterov"])
+        for flag in ("normalized", "sign_norm"):
+            if not isinstance(group[flag], bool):
+                raise TypeError(f"{flag} must be True or False, got {group[flag]!r}")
+        step_size_rule(group["normalized"], group["sign_norm"])
         if group["total_steps"] is not None:
             check_schedule(
                 group["total_steps"], group["sign_fraction"], group["eps"], group["tmax"]
@@ -56,13 +96,10 @@ class _SignDescent(TemperatureScheduled):
         group.setdefault("schedule_statistics", None)
         group.setdefault("temperature", None)
 
-    def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
-        buffers = [
-            self.state[p]["momentum_buffer"] if group["momentum"] > 0 else p.grad
-            for p in group["params"]
-            if p.grad is not None
-        ]
-        return torch.cat([gathered(b.detach()).reshape(-1).to(torch.float64) for b in buffers])
+    @staticmethod
+    def _direction_entries(directions: list[Tensor]) -> Tensor:
+        """Every entry of the group's directions (float64): the schedule's statistics."""
+        return torch.cat([gathered(u.detach()).reshape(-1).to(torch.float64) for u in directions])
 
     def _update_momentum(
         self, params: list[Tensor], beta: float, dampening: float, foreach: bool
@@ -99,12 +136,13 @@ class _SignDescent(TemperatureScheduled):
             directions = mt.added(grads, buffers, beta, foreach) if in_place else buffers
         else:
             directions = grads
-        tau = self._step_temperature(group)
+        eta = step_size_rule(group["normalized"], group["sign_norm"])(lr, directions, foreach)
+        tau = self._step_temperature(group, lambda: self._direction_entries(directions))
         if tau == math.inf:
             if in_place:
                 mt.sign_(directions, foreach)
             updates = directions if in_place else mt.signs(directions, foreach)
-            mt.add_(params, updates, -lr, foreach)
+            mt.add_(params, updates, -eta, foreach)
         else:
             soft_map = get_soft_map(group["soft_map"])
             if in_place:
@@ -112,7 +150,7 @@ class _SignDescent(TemperatureScheduled):
             cores = (
                 directions if in_place else soft_map.applied(directions, tau, foreach, affine=False)
             )
-            soft_map.add_mapped_(params, cores, -lr, foreach)
+            soft_map.add_mapped_(params, cores, -eta, foreach)
         group["step"] += 1
         group["temperature"] = tau
 
@@ -127,6 +165,9 @@ class Signum(_SignDescent):
         dampening: dampening of the gradient in the buffer update.
         nesterov: use ``g + momentum * m`` as the direction.
         weight_decay: decoupled weight decay ``p <- p (1 - lr wd)``.
+        normalized: step ``lr / ||u||_2`` instead of ``lr``, ``u`` the group's directions
+            (the Softsign authors' option; one host synchronisation per step).
+        sign_norm: step ``lr * ||u||_2`` instead (exclusive with ``normalized``).
         foreach: multi-tensor kernels (``None``: yes); ``False`` loops over tensors.
     """
 
@@ -139,6 +180,8 @@ class Signum(_SignDescent):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         *,
+        normalized: bool = False,
+        sign_norm: bool = False,
         foreach: bool | None = None,
     ) -> None:
         defaults = dict(
@@ -147,6 +190,8 @@ class Signum(_SignDescent):
             dampening=dampening,
             nesterov=nesterov,
             weight_decay=weight_decay,
+            normalized=normalized,
+            sign_norm=sign_norm,
             total_steps=None,
             sign_fraction=1.0,
             eps=1e-4,
@@ -161,13 +206,17 @@ class SoftSignum(_SignDescent):
     """SoftSignum (Feoktistov et al., "Softsign", ICML 2026): Signum, then a soft sign.
 
     The first ``round(sign_fraction * total_steps)`` steps are exactly :class:`Signum`; the
-    remaining steps use ``phi(tau_t * m)`` with the adaptive quantile temperature schedule
-    (:mod:`theoropt.optim.temperature`), fitted once per group to its momentum when the
-    transition starts; after ``total_steps`` the last temperature is kept. ``temperatures()``
-    (or ``group["temperature"]``) reads the temperature of each group's last step.
+    remaining steps use ``phi(tau_t * u)`` with the adaptive quantile temperature schedule
+    (:mod:`theoropt.optim.temperature`), fitted once per group, when the transition starts, to
+    the entries of its directions ``u`` (the momentum, the Nesterov direction with
+    ``nesterov=True``, the gradient without momentum), as the authors' code does; after
+    ``total_steps`` the last temperature is kept. ``temperatures()`` (or
+    ``group["temperature"]``) reads the temperature of each group's last step. The authors'
+    class defaults to ``momentum=0``; this one to 0.9, like :class:`Signum`.
 
     Args:
-        params, lr, momentum, dampening, nesterov, weight_decay, foreach: as :class:`Signum`.
+        params, lr, momentum, dampening, nesterov, weight_decay, normalized, sign_norm,
+            foreach: as :class:`Signum`.
         total_steps: planned number of steps (sets the phase lengths).
         sign_fraction: share of the steps in the sign phase (paper default 0.9).
         eps: coordinates with ``|m| >= q_t`` are within ``eps`` of +-1.
@@ -189,6 +238,8 @@ class SoftSignum(_SignDescent):
         eps: float = 1e-4,
         tmax: float = 20.0,
         soft_map: str = "tanh",
+        normalized: bool = False,
+        sign_norm: bool = False,
         foreach: bool | None = None,
     ) -> None:
         defaults = dict(
@@ -197,6 +248,8 @@ class SoftSignum(_SignDescent):
             dampening=dampening,
             nesterov=nesterov,
             weight_decay=weight_decay,
+            normalized=normalized,
+            sign_norm=sign_norm,
             total_steps=total_steps,
             sign_fraction=sign_fraction,
             eps=eps,

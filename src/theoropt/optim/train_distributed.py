@@ -33,12 +33,23 @@ from torch.nn.parallel import DistributedDataParallel
 
 from theoropt.data.text import char_corpus
 from theoropt.optim.models import CharGPT, GPTConfig
-from theoropt.optim.training import METHODS, make_optimizer
+from theoropt.optim.training import make_optimizer
+
+DEFAULT_LR = {
+    "adamw": 3e-3,
+    "signum": 3e-4,
+    "softsignum": 3e-4,
+    "muon": 0.02,
+    "softmuon": 0.02,
+    "muon-paper": 0.02,
+    "softmuon-paper": 0.02,
+}
+"""The optimizers of this script (see :data:`theoropt.optim.training.METHODS`) and their rates."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--optimizer", choices=METHODS, default="softmuon")
+    parser.add_argument("--optimizer", choices=list(DEFAULT_LR), default="softmuon")
     parser.add_argument("--lr", type=float, default=None, help="default: per optimizer")
     parser.add_argument("--adamw-lr", type=float, default=3e-3)
     parser.add_argument("--steps", type=int, default=200)
@@ -64,9 +75,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.steps < 1 or args.global_batch < 1 or args.save_every < 1 or args.log_every < 1:
         parser.error("--steps, --global-batch, --save-every and --log-every must be positive")
     return args
-
-
-DEFAULT_LR = {"adamw": 3e-3, "signum": 3e-4, "softsignum": 3e-4, "muon": 0.02, "softmuon": 0.02}
 
 
 def wrap(model: CharGPT, use_fsdp: bool, device: torch.device) -> nn.Module:

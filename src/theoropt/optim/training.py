@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,8 +24,114 @@ from theoropt.optim.muon import Muon, SoftMuon
 from theoropt.optim.param_split import split_params
 from theoropt.optim.sign import Signum, SoftSignum
 
-METHODS = ("adamw", "signum", "softsignum", "muon", "softmuon")
-SOFT_METHODS = ("softsignum", "softmuon")
+
+@dataclass(frozen=True)
+class Method:
+    """A named optimizer: ``make(model, lr, steps, adamw_lr, sign_fraction)``.
+
+    ``hard`` names the method whose update a soft method's sign phase is (``None`` for the hard
+    methods); ``variant`` says whose algorithm it is: ``"paper"`` (the authors' code),
+    ``"exact"`` (theoropt's) or ``""`` (no variants).
+    """
+
+    label: str
+    make: Callable[[nn.Module, float, int, float, float], Optimizer]
+    hard: str | None = None
+    variant: str = ""
+
+    @property
+    def soft(self) -> bool:
+        return self.hard is not None
+
+
+def _muon(variant: str, **options) -> Callable[[nn.Module, float, int, float, float], Optimizer]:
+    def make(model: nn.Module, lr: float, steps: int, adamw_lr: float, fraction: float):
+        return Muon(split_params(model), lr=lr, adamw_lr=adamw_lr, variant=variant, **options)
+
+    return make
+
+
+def _softmuon(variant: str) -> Callable[[nn.Module, float, int, float, float], Optimizer]:
+    def make(model: nn.Module, lr: float, steps: int, adamw_lr: float, fraction: float):
+        return SoftMuon(
+            split_params(model),
+            lr=lr,
+            adamw_lr=adamw_lr,
+            total_steps=steps,
+            sign_fraction=fraction,
+            variant=variant,
+        )
+
+    return make
+
+
+METHODS: dict[str, Method] = {
+    "adamw": Method(
+        "AdamW",
+        lambda model, lr, steps, adamw_lr, fraction: torch.optim.AdamW(
+            model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0
+        ),
+    ),
+    "signum": Method(
+        "Signum", lambda model, lr, steps, adamw_lr, fraction: Signum(model.parameters(), lr=lr)
+    ),
+    "softsignum": Method(
+        "SoftSignum",
+        lambda model, lr, steps, adamw_lr, fraction: SoftSignum(
+            model.parameters(), lr=lr, total_steps=steps, sign_fraction=fraction
+        ),
+        hard="signum",
+    ),
+    "signum-normalized": Method(
+        "Signum, normalized",
+        lambda model, lr, steps, adamw_lr, fraction: Signum(
+            model.parameters(), lr=lr, normalized=True
+        ),
+    ),
+    "softsignum-normalized": Method(
+        "SoftSignum, normalized",
+        lambda model, lr, steps, adamw_lr, fraction: SoftSignum(
+            model.parameters(), lr=lr, total_steps=steps, sign_fraction=fraction, normalized=True
+        ),
+        hard="signum-normalized",
+    ),
+    "muon": Method("Muon+AdamW (exact)", _muon("exact"), variant="exact"),
+    "softmuon": Method("SoftMuon+AdamW (exact)", _softmuon("exact"), hard="muon", variant="exact"),
+    "muon-paper": Method("Muon+AdamW (paper)", _muon("paper"), variant="paper"),
+    "softmuon-paper": Method(
+        "SoftMuon+AdamW (paper)", _softmuon("paper"), hard="muon-paper", variant="paper"
+    ),
+}
+"""The methods of the ``char-lm`` experiment. Signum-type methods use momentum 0.9 (SGD-style
+buffer, no Nesterov); Muon-type methods momentum 0.95 with Nesterov and AdamW for embeddings,
+head, gains and biases. ``(exact)`` / ``(paper)``: :mod:`theoropt.optim.polar_variants`."""
+
+MUON_ABLATIONS: dict[str, Method] = {
+    "muon-exact+zero-start": Method(
+        "exact, momentum from zero",
+        _muon("paper", ns_dtype=torch.float32, adamw_eps=1e-8),
+        variant="exact",
+    ),
+    "muon-exact+bf16": Method(
+        "exact, bfloat16 Newton–Schulz", _muon("exact", ns_dtype=torch.bfloat16), variant="exact"
+    ),
+    "muon-exact+eps1e-10": Method(
+        "exact, AdamW eps 1e-10", _muon("exact", adamw_eps=1e-10), variant="exact"
+    ),
+    "muon-paper+gradient-start": Method(
+        "paper, momentum from the first gradient",
+        _muon("exact", ns_dtype=torch.bfloat16, adamw_eps=1e-10),
+        variant="paper",
+    ),
+}
+"""Muon (exact) with one difference from Muon (paper) each: the momentum started at zero
+(``variant="paper"`` with float32 Newton–Schulz and AdamW eps 1e-8), bfloat16 Newton–Schulz,
+AdamW ``eps`` 1e-10; and Muon (paper) with the momentum started at the first gradient
+(``variant="exact"`` with bfloat16 Newton–Schulz and AdamW eps 1e-10). Used to find which
+difference separates the two Muons."""
+
+ALL_METHODS: dict[str, Method] = {**METHODS, **MUON_ABLATIONS}
+PRECISIONS = ("float32", "bfloat16-autocast")
 
 
 @dataclass(frozen=True)
@@ -43,35 +151,38 @@ class TrainConfig:
     warmup_fraction: float = 0.02
     final_lr_fraction: float = 0.1
     adamw_lr: float = 3e-3
+    sign_fraction: float = 0.9
+    precision: str = "float32"
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; expected one of {METHODS}")
+        if self.method not in ALL_METHODS:
+            known = ", ".join(ALL_METHODS)
+            raise ValueError(f"unknown method {self.method!r}; expected one of {known}")
         if self.steps < 1 or self.eval_every < 1 or self.batch_size < 1:
             raise ValueError("steps, eval_every and batch_size must be positive")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def make_optimizer(
-    method: str, model: nn.Module, lr: float, steps: int, adamw_lr: float
+    method: str,
+    model: nn.Module,
+    lr: float,
+    steps: int,
+    adamw_lr: float,
+    sign_fraction: float = 0.9,
 ) -> Optimizer:
-    """The optimizer ``method`` with learning rate ``lr`` (Muon-type: AdamW at ``adamw_lr`` for
-    embeddings, head, gains and biases). Weight decay is 0 for every method."""
-    if method == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
-    if method == "signum":
-        return Signum(model.parameters(), lr=lr, momentum=0.9)
-    if method == "softsignum":
-        return SoftSignum(model.parameters(), lr=lr, momentum=0.9, total_steps=steps)
-    groups = split_params(model)
-    if method == "muon":
-        return Muon(groups, lr=lr, adamw_lr=adamw_lr)
-    if method == "softmuon":
-        return SoftMuon(groups, lr=lr, adamw_lr=adamw_lr, total_steps=steps)
-    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    """The optimizer ``method`` (a key of :data:`ALL_METHODS`) with learning rate ``lr``
+    (Muon-type: AdamW at ``adamw_lr`` for embeddings, head, gains and biases). Weight decay is
+    0 for every method; the soft methods leave the sign phase after ``sign_fraction`` of the
+    ``steps``."""
+    if method not in ALL_METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(ALL_METHODS)}")
+    return ALL_METHODS[method].make(model, lr, steps, adamw_lr, sign_fraction)
 
 
 def warmup_cosine(steps: int, warmup_fraction: float, final_fraction: float):
@@ -92,14 +203,30 @@ def _windows(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and next-character targets of the windows starting at ``starts``."""
     index = starts[:, None] + np.arange(context + 1)[None, :]
-    chunk = torch.from_numpy(ids[index]).to(device)
+    chunk = torch.from_numpy(ids[index].astype(np.int64)).to(device)
     return chunk[:, :-1], chunk[:, 1:]
 
 
+def _autocast(precision: str, device: torch.device):
+    """The forward passes' precision: float32, or bfloat16 autocast (float32 parameters)."""
+    if precision == "bfloat16-autocast":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that wall-clock times are those of the work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 @torch.no_grad()
-def _evaluate(model: CharGPT, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+def _evaluate(
+    model: CharGPT, batches: list[tuple[torch.Tensor, torch.Tensor]], precision: str
+) -> float:
     model.eval()
-    total = sum(model.loss(x, y).item() for x, y in batches)
+    with _autocast(precision, batches[0][0].device):
+        total = sum(model.loss(x, y).item() for x, y in batches)
     model.train()
     return total / len(batches)
 
@@ -122,7 +249,9 @@ def train_char_lm(corpus: CharCorpus, config: TrainConfig, seed: int) -> tuple[d
     model = CharGPT(
         GPTConfig(corpus.vocab_size, config.context, config.n_layer, config.n_head, config.d_model)
     ).to(device)
-    optimizer = make_optimizer(config.method, model, config.lr, config.steps, config.adamw_lr)
+    optimizer = make_optimizer(
+        config.method, model, config.lr, config.steps, config.adamw_lr, config.sign_fraction
+    )
     scheduler = LambdaLR(
         optimizer, warmup_cosine(config.steps, config.warmup_fraction, config.final_lr_fraction)
     )
@@ -143,7 +272,7 @@ def train_char_lm(corpus: CharCorpus, config: TrainConfig, seed: int) -> tuple[d
 
     def record_eval(step: int) -> None:
         curves["tokens"].append(float(step * tokens_per_step))
-        curves["val_loss"].append(_evaluate(model, val_batches))
+        curves["val_loss"].append(_evaluate(model, val_batches, config.precision))
 
     record_eval(0)
     for step in range(1, config.steps + 1):
@@ -153,13 +282,17 @@ def train_char_lm(corpus: CharCorpus, config: TrainConfig, seed: int) -> tuple[d
             config.context,
             device,
         )
+        _synchronize(device)
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(x, y)
+        with _autocast(config.precision, device):
+            loss = model.loss(x, y)
         loss.backward()
+        _synchronize(device)
         before_step = time.perf_counter()
         optimizer.step()
         scheduler.step()
+        _synchronize(device)
         end = time.perf_counter()
         train_time += end - start
         optimizer_time += end - before_step
