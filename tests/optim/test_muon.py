@@ -74,11 +74,17 @@ def test_muon_equals_hand_written_muon(nesterov):
         torch.testing.assert_close(a.detach(), b, rtol=0, atol=1e-5)
 
 
-def test_non_matrix_parameters_follow_torch_adamw():
+@pytest.mark.parametrize("grouping", ["split_params", "one mixed group"])
+def test_non_matrix_parameters_follow_torch_adamw(grouping):
     model, reference = tiny_model(), tiny_model()
     vectors = [p for p in model.parameters() if p.ndim < 2]
     reference_vectors = [p for p in reference.parameters() if p.ndim < 2]
-    ours = Muon(model.parameters(), adamw_lr=1e-2, adamw_betas=(0.8, 0.9), adamw_weight_decay=0.1)
+    if grouping == "split_params":
+        ours = Muon(
+            split_params(model), adamw_lr=1e-2, adamw_betas=(0.8, 0.9), adamw_weight_decay=0.1
+        )
+    else:  # the group's own lr and weight_decay reach its non-matrix parameters
+        ours = Muon(model.parameters(), lr=1e-2, weight_decay=0.1, adamw_betas=(0.8, 0.9))
     theirs = torch.optim.AdamW(reference_vectors, lr=1e-2, betas=(0.8, 0.9), weight_decay=0.1)
     for step in range(10):
         for m, opt in ((model, ours), (reference, theirs)):
@@ -146,7 +152,7 @@ def test_soft_update_is_the_svd_soft_polar_with_independent_temperature(dtype):
 
 def test_temperatures_in_range_non_increasing_and_kept_after_the_end():
     model = tiny_model()
-    optimizer = SoftMuon(model.parameters(), total_steps=20, sign_fraction=0.5)
+    optimizer = SoftMuon(split_params(model), total_steps=20, sign_fraction=0.5)
     seen = []
     for step in range(30):
         optimizer.zero_grad()
@@ -162,7 +168,7 @@ def test_temperatures_in_range_non_increasing_and_kept_after_the_end():
 @pytest.mark.parametrize("split", [4, 10, 15, 22])
 def test_resume_in_any_phase_reproduces_the_unbroken_run(split):
     def make(model):
-        return SoftMuon(model.parameters(), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3)
+        return SoftMuon(split_params(model), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3)
 
     resume_matches_unbroken(make, total=24, split=split)
 
@@ -172,7 +178,7 @@ def test_foreach_and_per_tensor_paths_agree():
     for foreach in (True, False):
         model = tiny_model()
         optimizer = SoftMuon(
-            model.parameters(),
+            split_params(model),
             total_steps=10,
             sign_fraction=0.5,
             weight_decay=0.1,
@@ -257,16 +263,16 @@ def test_vectors_in_a_muon_group_and_sparse_gradients_are_rejected():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda params: Muon(params, lr=0.02, adamw_lr=3e-3),
-        lambda params: SoftMuon(params, lr=0.02, adamw_lr=3e-3, total_steps=100),
-        lambda params: SoftMuon(
-            params, lr=0.02, adamw_lr=3e-3, total_steps=100, sign_fraction=0.5, soft_map="tanh"
+        lambda groups: Muon(groups, lr=0.02, adamw_lr=3e-3),
+        lambda groups: SoftMuon(groups, lr=0.02, adamw_lr=3e-3, total_steps=100),
+        lambda groups: SoftMuon(
+            groups, lr=0.02, adamw_lr=3e-3, total_steps=100, sign_fraction=0.5, soft_map="tanh"
         ),
     ],
 )
 def test_training_lowers_the_loss(make):
     model = tiny_model()
-    losses = train(model, make(model.parameters()), range(100))
+    losses = train(model, make(split_params(model)), range(100))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
 
 
@@ -289,7 +295,7 @@ def test_cuda_run_follows_the_cpu_run():
 
 def test_closure_and_lr_scheduler_reach_both_kinds_of_group():
     model = tiny_model()
-    optimizer = SoftMuon(model.parameters(), lr=0.02, adamw_lr=1e-3, total_steps=10)
+    optimizer = SoftMuon(split_params(model), lr=0.02, adamw_lr=1e-3, total_steps=10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5**step)
 
     def closure():

@@ -40,6 +40,16 @@ class TemperatureScheduled(Optimizer):
     """
 
     temperature_tmin: float = 1.0
+    _late_keys: tuple[str, ...] = ()
+    """Group settings added after the first release: an older ``state_dict`` without them gets
+    this optimizer's defaults when loaded (as ``torch.optim`` does for ``foreach``)."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key in self._late_keys:
+                if key in self.defaults:
+                    group.setdefault(key, self.defaults[key])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group and check it; a group that fails the check is not kept."""

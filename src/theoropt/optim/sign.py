@@ -10,7 +10,9 @@ Per parameter, with a PyTorch-SGD-style momentum buffer ``m`` (set to the first 
 
 ``Signum`` is the sign phase forever; ``SoftSignum`` switches to the soft map ``phi`` (tanh by
 default) after ``sign_fraction * total_steps`` steps, with the temperatures of
-:mod:`theoropt.optim.temperature` fitted once to the group's momentum.
+:mod:`theoropt.optim.temperature` fitted once to the group's momentum. ``maximize=True`` uses
+``-g``. A NaN or infinite momentum entry makes its parameter NaN (``u + 0 * m``), as a NaN
+gradient does in ``torch.optim.SGD``, instead of freezing it (``sign(NaN) = 0``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ from torch import Tensor
 
 from theoropt.optim import multi_tensor as mt
 from theoropt.optim.hyperparameters import (
+    as_float,
+    check_bool,
     check_grad,
+    check_lr,
     check_momentum,
+    check_optional_bool,
     check_params,
     check_range,
     check_schedule,
@@ -40,12 +46,20 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 class _SignDescent(TemperatureScheduled):
     """Shared implementation of :class:`Signum` and :class:`SoftSignum`."""
 
+    _late_keys = ("maximize", "foreach")
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        check_lr(defaults["lr"])
+        super().__init__(params, defaults)
+
     def _check_group(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
         check_params(group["params"], name)
-        check_range("lr", group["lr"], 0.0)
+        check_lr(group["lr"])
         check_range("weight_decay", group["weight_decay"], 0.0)
         check_momentum(group["momentum"], group["dampening"], group["nesterov"])
+        check_bool("maximize", group["maximize"])
+        check_optional_bool("foreach", group["foreach"])
         if group["total_steps"] is not None:
             check_schedule(
                 group["total_steps"], group["sign_fraction"], group["eps"], group["tmax"]
@@ -65,17 +79,22 @@ class _SignDescent(TemperatureScheduled):
         return torch.cat([gathered(b.detach()).reshape(-1).to(torch.float64) for b in buffers])
 
     def _update_momentum(
-        self, params: list[Tensor], beta: float, dampening: float, foreach: bool
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        beta: float,
+        dampening: float,
+        foreach: bool,
     ) -> None:
         """``m <- beta m + (1 - dampening) g``; a new buffer starts as a copy of ``g``."""
         old_buffers, old_grads = [], []
-        for p in params:
+        for p, g in zip(params, grads, strict=True):
             state = self.state[p]
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = p.grad.detach().clone()
+                state["momentum_buffer"] = g.detach().clone()
             else:
                 old_buffers.append(state["momentum_buffer"])
-                old_grads.append(p.grad)
+                old_grads.append(g)
         if old_buffers:
             mt.mul_(old_buffers, beta, foreach)
             mt.add_(old_buffers, old_grads, 1.0 - dampening, foreach)
@@ -86,32 +105,27 @@ class _SignDescent(TemperatureScheduled):
         if not params:
             return
         grads = [check_grad(p, name) for p in params]
-        foreach = group["foreach"] if group["foreach"] is not None else True
-        lr, beta = group["lr"], group["momentum"]
+        foreach = True if group["foreach"] is None else group["foreach"]
+        lr, beta = as_float(group["lr"]), group["momentum"]
         if group["weight_decay"] != 0:
             mt.mul_(params, 1.0 - lr * group["weight_decay"], foreach)
-        # A Nesterov direction is a new tensor and is mapped in place; the momentum buffers and
-        # the gradients must stay intact, so their map goes into new tensors.
-        in_place = beta > 0 and group["nesterov"]
+        if group["maximize"]:
+            grads = mt.negated(grads, foreach)
         if beta > 0:
-            self._update_momentum(params, beta, group["dampening"], foreach)
+            self._update_momentum(params, grads, beta, group["dampening"], foreach)
             buffers = [self.state[p]["momentum_buffer"] for p in params]
-            directions = mt.added(grads, buffers, beta, foreach) if in_place else buffers
+            directions = mt.added(grads, buffers, beta, foreach) if group["nesterov"] else buffers
         else:
             directions = grads
         tau = self._step_temperature(group)
         if tau == math.inf:
-            if in_place:
-                mt.sign_(directions, foreach)
-            updates = directions if in_place else mt.signs(directions, foreach)
+            updates = mt.signs(directions, foreach)
+            mt.carry_non_finite_(updates, directions, foreach)
             mt.add_(params, updates, -lr, foreach)
         else:
             soft_map = get_soft_map(group["soft_map"])
-            if in_place:
-                soft_map.apply_(directions, tau, foreach, affine=False)
-            cores = (
-                directions if in_place else soft_map.applied(directions, tau, foreach, affine=False)
-            )
+            cores = soft_map.applied(directions, tau, foreach, affine=False)
+            mt.carry_non_finite_(cores, directions, foreach)
             soft_map.add_mapped_(params, cores, -lr, foreach)
         group["step"] += 1
         group["temperature"] = tau
@@ -127,18 +141,20 @@ class Signum(_SignDescent):
         dampening: dampening of the gradient in the buffer update.
         nesterov: use ``g + momentum * m`` as the direction.
         weight_decay: decoupled weight decay ``p <- p (1 - lr wd)``.
+        maximize: maximise the objective (the gradients' sign is flipped).
         foreach: multi-tensor kernels (``None``: yes); ``False`` loops over tensors.
     """
 
     def __init__(
         self,
         params: ParamsT,
-        lr: float = 1e-3,
+        lr: float | Tensor = 1e-3,
         momentum: float = 0.9,
         dampening: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
         *,
+        maximize: bool = False,
         foreach: bool | None = None,
     ) -> None:
         defaults = dict(
@@ -152,6 +168,7 @@ class Signum(_SignDescent):
             eps=1e-4,
             tmax=20.0,
             soft_map="tanh",
+            maximize=maximize,
             foreach=foreach,
         )
         super().__init__(params, defaults)
@@ -167,7 +184,8 @@ class SoftSignum(_SignDescent):
     (or ``group["temperature"]``) reads the temperature of each group's last step.
 
     Args:
-        params, lr, momentum, dampening, nesterov, weight_decay, foreach: as :class:`Signum`.
+        params, lr, momentum, dampening, nesterov, weight_decay, maximize, foreach: as
+            :class:`Signum`.
         total_steps: planned number of steps (sets the phase lengths).
         sign_fraction: share of the steps in the sign phase (paper default 0.9).
         eps: coordinates with ``|m| >= q_t`` are within ``eps`` of +-1.
@@ -178,7 +196,7 @@ class SoftSignum(_SignDescent):
     def __init__(
         self,
         params: ParamsT,
-        lr: float = 1e-3,
+        lr: float | Tensor = 1e-3,
         momentum: float = 0.9,
         dampening: float = 0.0,
         nesterov: bool = False,
@@ -189,6 +207,7 @@ class SoftSignum(_SignDescent):
         eps: float = 1e-4,
         tmax: float = 20.0,
         soft_map: str = "tanh",
+        maximize: bool = False,
         foreach: bool | None = None,
     ) -> None:
         defaults = dict(
@@ -202,6 +221,7 @@ class SoftSignum(_SignDescent):
             eps=eps,
             tmax=tmax,
             soft_map=soft_map,
+            maximize=maximize,
             foreach=foreach,
         )
         super().__init__(params, defaults)

@@ -28,7 +28,7 @@ class SoftMap(ABC):
 
     ``phi(scale * z) = gain * core(prefactor(scale) * z) + offset``: the input is multiplied by
     :meth:`prefactor` (one pass that also makes the copy), :meth:`finish_` computes the core in
-    place, and the affine part is applied by :meth:`apply_` / :meth:`applied` or folded by the
+    place, and the affine part is applied by :meth:`applied` or folded by the
     optimizer into the parameter update (:meth:`add_mapped_`), which saves two passes.
     """
 
@@ -48,19 +48,10 @@ class SoftMap(ABC):
     def inverse(self, y: float) -> float:
         """``phi^-1(y)`` for ``y`` in (-1, 1)."""
 
-    def apply_(
-        self, tensors: list[Tensor], scale: float, foreach: bool, *, affine: bool = True
-    ) -> None:
-        """``t <- phi(scale * t)`` in place for every ``t`` (only the core if not ``affine``)."""
-        mt.mul_(tensors, self.prefactor(scale), foreach)
-        self.finish_(tensors, foreach)
-        if affine:
-            self._affine_(tensors, foreach)
-
     def applied(
         self, tensors: list[Tensor], scale: float, foreach: bool, *, affine: bool = True
     ) -> list[Tensor]:
-        """New tensors ``phi(scale * t)`` (same arithmetic as :meth:`apply_`)."""
+        """New tensors ``phi(scale * t)`` (only the core if not ``affine``)."""
         out = mt.scaled(tensors, self.prefactor(scale), foreach)
         self.finish_(out, foreach)
         if affine:
