@@ -83,6 +83,11 @@ ADJUST_LR_FNS: dict[str, Callable[[int, int], float]] = {
 """Learning-rate factor of a ``rows x cols`` matrix update, by ``adjust_lr_fn``."""
 
 
+def _step_dtype() -> torch.dtype:
+    """dtype of AdamW's per-parameter step counts (``torch.optim``'s rule)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
 def _check_adjust_lr_fn(group: dict[str, Any]) -> None:
     if group["adjust_lr_fn"] is None:
         group["adjust_lr_fn"] = "original"  # torch.optim.Muon's spelling of the default
@@ -133,6 +138,13 @@ class _PolarDescent(TemperatureScheduled):
             "_adamw_defaults": self._adamw_defaults,
             "_distributed_group": self._distributed_group,
         }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for p_state in self.state.values():
+            step = p_state.get("step")
+            if step is not None and not torch.is_tensor(step):  # as torch.optim.AdamW loads it
+                p_state["step"] = torch.tensor(float(step), dtype=_step_dtype())
 
     def _reject_unused_adamw_settings(self) -> None:
         for group in self.param_groups:
@@ -234,6 +246,11 @@ class _PolarDescent(TemperatureScheduled):
         stacked = group["stacked"]
         matrices = self._matrices(group, [p for p in group["params"] if p.grad is not None])
         grads = [gathered(p.grad).double() for p in matrices if p.numel() > 0]
+        if not all(torch.isfinite(g).all() for g in grads):
+            raise ValueError(
+                "non-finite values (NaN or inf) in the gradients the temperature schedule is "
+                "fitted to; the gradients have diverged"
+            )
         return torch.cat([torch.linalg.svdvals(as_matrices(g, stacked)).reshape(-1) for g in grads])
 
     def _temperature_statistics(self, group: dict[str, Any]) -> tuple[float, float]:
@@ -323,7 +340,7 @@ class _PolarDescent(TemperatureScheduled):
         adamw_group = group.get("use_muon") is False
         beta1, beta2 = group["betas"] if adamw_group else group["adamw_betas"]
         eps = group["eps"] if adamw_group else group["adamw_eps"]
-        step_dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+        step_dtype = _step_dtype()
         for p in params:
             state = self.state[p]
             if "exp_avg" not in state:
