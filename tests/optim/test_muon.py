@@ -18,14 +18,14 @@ from tests.optim.helpers import (
 from theoropt.optim import Muon, SoftMuon, split_params
 
 
-def hand_polar(X, steps=5):
-    """Quintic Newton–Schulz written out for one matrix (float32)."""
-    a, b, c = 3.4445, -4.7750, 2.0315
+def hand_polar(X, steps=5, coefficients=((3.4445, -4.7750, 2.0315),)):
+    """Quintic Newton–Schulz written out for one matrix (float32), one triple per step."""
     transposed = X.shape[0] > X.shape[1]
     if transposed:
         X = X.T
     X = X / (X.norm() + 1e-7)
-    for _ in range(steps):
+    for k in range(steps):
+        a, b, c = coefficients[min(k, len(coefficients) - 1)]
         A = X @ X.T
         X = a * X + (b * A + c * A @ A) @ X
     return X.T if transposed else X
@@ -56,11 +56,36 @@ def streams(shapes, steps, seed=0, dtype=torch.float32):
     return start, grads
 
 
-@pytest.mark.parametrize("nesterov", [True, False])
-def test_muon_equals_hand_written_muon(nesterov):
+ADJUSTMENTS = {
+    "original": lambda rows, cols: math.sqrt(max(1.0, rows / cols)),
+    "match_rms_adamw": lambda rows, cols: 0.2 * math.sqrt(max(rows, cols)),
+}
+SCHEDULE = [(3.4445, -4.7750, 2.0315), (2.0, -1.5, 0.5), (1.875, -1.25, 0.375)]
+
+
+@pytest.mark.parametrize(
+    ("nesterov", "adjust_lr_fn", "coefficients"),
+    [
+        (True, "original", [(3.4445, -4.7750, 2.0315)]),
+        (False, "original", [(3.4445, -4.7750, 2.0315)]),
+        (True, "match_rms_adamw", [(3.4, -4.7, 2.0)]),
+        (True, "original", SCHEDULE),
+    ],
+)
+def test_muon_equals_hand_written_muon(nesterov, adjust_lr_fn, coefficients):
     start, grads = streams(MATRIX_SHAPES, 5)
     lr, beta, wd = 0.02, 0.95, 0.1
-    got, _ = run_with_grads(Muon, start, grads, lr=lr, nesterov=nesterov, weight_decay=wd)
+    got, _ = run_with_grads(
+        Muon,
+        start,
+        grads,
+        lr=lr,
+        nesterov=nesterov,
+        weight_decay=wd,
+        adjust_lr_fn=adjust_lr_fn,
+        ns_coefficients=coefficients if len(coefficients) > 1 else coefficients[0],
+        ns_dtype="float32",
+    )
     expected = [p.clone() for p in start]
     buffers = [None] * len(start)
     for step_grads in grads:
@@ -68,10 +93,37 @@ def test_muon_equals_hand_written_muon(nesterov):
             buffers[i] = g.clone() if buffers[i] is None else beta * buffers[i] + (1 - beta) * g
             u = (1 - beta) * g + beta * buffers[i] if nesterov else buffers[i]
             matrix = u.reshape(u.shape[0], -1)
-            scale = math.sqrt(max(1.0, matrix.shape[0] / matrix.shape[1]))
-            expected[i] = expected[i] * (1 - lr * wd) - lr * scale * hand_polar(matrix).view_as(u)
+            scale = ADJUSTMENTS[adjust_lr_fn](*matrix.shape)
+            update = hand_polar(matrix, coefficients=coefficients).view_as(u)
+            expected[i] = expected[i] * (1 - lr * wd) - lr * scale * update
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a.detach(), b, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("adjust_lr_fn", [None, "original", "match_rms_adamw"])
+@pytest.mark.parametrize("ns_coefficients", [(3.4445, -4.7750, 2.0315), (3.4, -4.7, 2.0)])
+def test_first_step_follows_torch_optim_muon(adjust_lr_fn, ns_coefficients):
+    """One step against ``torch.optim.Muon`` with the same knobs (both in bfloat16; torch's
+    momentum starts at zero and ours at the first gradient, a scale the normalisation removes)."""
+    shapes = [(16, 8), (8, 24), (12, 12)]
+    start, (grads,) = streams(shapes, 1, seed=3)
+    ours = [p.clone().requires_grad_() for p in start]
+    theirs = [p.clone().requires_grad_() for p in start]
+    settings = dict(lr=0.05, weight_decay=0.1, adjust_lr_fn=adjust_lr_fn)
+    settings["ns_coefficients"] = ns_coefficients
+    optimizers = [
+        Muon([{"params": ours, "use_muon": True}], ns_dtype="bfloat16", **settings),
+        torch.optim.Muon(theirs, **settings),
+    ]
+    for params, optimizer in zip((ours, theirs), optimizers, strict=True):
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.clone()
+        optimizer.step()
+    for a, b, p in zip(ours, theirs, start, strict=True):
+        scale = ADJUSTMENTS[adjust_lr_fn or "original"](*p.shape)
+        step = 0.05 * scale  # the step's size: the update has singular values near 1
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=0, atol=0.03 * step)
+        assert (a.detach() - p * (1 - 0.05 * 0.1)).abs().max() > 0.1 * step / p.shape[0] ** 0.5
 
 
 @pytest.mark.parametrize("grouping", ["split_params", "one mixed group"])

@@ -105,13 +105,20 @@ def cpu_has_native_bfloat16() -> bool | None:
 
 def measured_matmul_dtype(device: torch.device, *, size: int = 256, batch: int = 8) -> torch.dtype:
     """bfloat16 if a batched ``size x size`` bfloat16 matmul takes at most
-    :data:`MEASURED_BF16_RATIO` of the float32 time on ``device`` (best of 5 interleaved
-    rounds after a warm-up), float32 otherwise."""
-    operands = {
-        dtype: torch.randn(batch, size, size, device=device).to(dtype)
-        for dtype in (torch.float32, torch.bfloat16)
-    }
-    best = dict.fromkeys(operands, float("inf"))
+    :data:`MEASURED_BF16_RATIO` of the float32 time on ``device``, float32 otherwise."""
+    seconds = matmul_seconds(device, (torch.float32, torch.bfloat16), size=size, batch=batch)
+    if seconds[torch.bfloat16] <= MEASURED_BF16_RATIO * seconds[torch.float32]:
+        return torch.bfloat16
+    return torch.float32
+
+
+def matmul_seconds(
+    device: torch.device, dtypes: tuple[torch.dtype, ...], *, size: int, batch: int
+) -> dict[torch.dtype, float]:
+    """Best time of a ``(batch, size, size)`` matmul in each dtype: 5 interleaved rounds after a
+    warm-up (interleaving exposes every dtype to the same load)."""
+    operands = {dtype: torch.randn(batch, size, size, device=device).to(dtype) for dtype in dtypes}
+    best = dict.fromkeys(dtypes, float("inf"))
     for round_ in range(6):
         for dtype, x in operands.items():
             _synchronize(device)
@@ -120,9 +127,7 @@ def measured_matmul_dtype(device: torch.device, *, size: int = 256, batch: int =
             _synchronize(device)
             if round_:
                 best[dtype] = min(best[dtype], time.perf_counter() - start)
-    if best[torch.bfloat16] <= MEASURED_BF16_RATIO * best[torch.float32]:
-        return torch.bfloat16
-    return torch.float32
+    return best
 
 
 def _synchronize(device: torch.device) -> None:
