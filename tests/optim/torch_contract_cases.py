@@ -86,8 +86,9 @@ REQUIRED = {"Signum": {}, "SoftSignum": SOFT, "Muon": {}, "SoftMuon": SOFT}
 """Settings every construction needs (the soft methods have no default ``total_steps``)."""
 
 IMPLEMENTATIONS = {"Signum": ("foreach",), "SoftSignum": ("foreach",)}
-IMPLEMENTATIONS |= {"Muon": ("foreach",), "SoftMuon": ("foreach",)}
-"""The implementation flags (torch's "global cliquey" kwargs) each optimizer takes."""
+IMPLEMENTATIONS |= {"Muon": ("foreach", "fused"), "SoftMuon": ("foreach", "fused")}
+"""The implementation flags (torch's "global cliquey" kwargs) the generic checks go through.
+Signum's and SoftSignum's ``fused`` compiles kernels (seconds each): test_fused.py covers it."""
 
 
 def with_implementations(name: str) -> list[dict[str, Any]]:

@@ -83,6 +83,16 @@ ADJUST_LR_FNS: dict[str, Callable[[int, int], float]] = {
 """Learning-rate factor of a ``rows x cols`` matrix update, by ``adjust_lr_fn``."""
 
 
+def _has_fused_adamw(p: Tensor) -> bool:
+    """Whether ``torch.optim``'s fused AdamW kernel takes ``p`` (CPU and CUDA floats)."""
+    return p.device.type in ("cpu", "cuda") and p.dtype in (
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+    )
+
+
 def _step_dtype() -> torch.dtype:
     """dtype of AdamW's per-parameter step counts (``torch.optim``'s rule)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
@@ -104,6 +114,7 @@ class _PolarDescent(TemperatureScheduled):
     _late_keys = (
         "maximize",
         "foreach",
+        "fused",
         "ns_dtype",
         "ns_coefficients",
         "adjust_lr_fn",
@@ -174,6 +185,9 @@ class _PolarDescent(TemperatureScheduled):
         check_range("weight_decay", group["weight_decay"], 0.0)
         check_bool("maximize", group["maximize"])
         check_optional_bool("foreach", group["foreach"])
+        check_optional_bool("fused", group["fused"])
+        if group["foreach"] and group["fused"]:
+            raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
         group.setdefault("step", 0)
         if use_muon is False:
             self._check_adamw(group["betas"], group["eps"], "")
@@ -229,6 +243,9 @@ class _PolarDescent(TemperatureScheduled):
         if use_muon is False:
             return []
         return [p for p in params if use_muon or p.ndim >= 2]
+
+    def _has_phases(self, group: dict[str, Any]) -> bool:
+        return bool(self._matrices(group, group["params"]))
 
     @property
     def ns_dtypes(self) -> list[torch.dtype | None]:
@@ -301,8 +318,7 @@ class _PolarDescent(TemperatureScheduled):
         directions = buffers
         if group["nesterov"]:
             directions = [g.lerp(m, beta) for g, m in zip(grads, buffers, strict=True)]
-        tau = self._step_temperature(group)
-        group["temperature"] = tau
+        tau = None if self._in_sign_phase(group) else self._transition_temperature(group)
         updates = matrix_updates(
             directions,
             group["stacked"],
@@ -314,9 +330,9 @@ class _PolarDescent(TemperatureScheduled):
             rows, cols = as_matrices(p, group["stacked"]).shape[-2:]
             local(p).add_(update.view_as(local(p)), alpha=-lr * scale_of(rows, cols))
 
-    def _orthogonalise(self, G: Tensor, tau: float, group: dict[str, Any]) -> Tensor:
-        """Polar factor (``tau = inf``) or soft polar factor of a batch of matrices."""
-        if math.isinf(tau):
+    def _orthogonalise(self, G: Tensor, tau: Tensor | None, group: dict[str, Any]) -> Tensor:
+        """Polar factor (sign phase: ``tau`` is ``None``) or soft polar factor of a batch."""
+        if tau is None:
             return newton_schulz_polar(
                 G,
                 group["ns_steps"],
@@ -332,7 +348,7 @@ class _PolarDescent(TemperatureScheduled):
                 max_iter=group["ns_max_iter"],
                 dtype=DTYPES[group["soft_polar_dtype"]],
             )
-        return spectral_soft_map(G, tau, soft_map)
+        return spectral_soft_map(G, float(tau), soft_map)
 
     def _adamw_step(self, group: dict[str, Any], params: list[Tensor]) -> None:
         """AdamW steps by ``torch.optim``'s functional AdamW (state ``exp_avg``, ``exp_avg_sq``,
@@ -340,7 +356,11 @@ class _PolarDescent(TemperatureScheduled):
         adamw_group = group.get("use_muon") is False
         beta1, beta2 = group["betas"] if adamw_group else group["adamw_betas"]
         eps = group["eps"] if adamw_group else group["adamw_eps"]
-        step_dtype = _step_dtype()
+        fused = group["fused"]
+        if fused is None:  # torch's fused kernel where it has one, unless foreach was asked for
+            eligible = all(_has_fused_adamw(p) for p in params)
+            fused = group["foreach"] is None and eligible and not torch.compiler.is_compiling()
+        step_dtype = torch.float32 if fused else _step_dtype()
         for p in params:
             state = self.state[p]
             if "exp_avg" not in state:
@@ -349,6 +369,8 @@ class _PolarDescent(TemperatureScheduled):
                 state["step"] = torch.tensor(0.0, dtype=step_dtype)
             elif "step" not in state:  # saved before the step was counted per parameter
                 state["step"] = torch.tensor(float(group["step"]), dtype=step_dtype)
+            if fused and state["step"].device != p.device:  # the fused kernel's requirement
+                state["step"] = state["step"].to(p.device)
         states = [self.state[p] for p in params]
         _torch_adamw(
             params,
@@ -357,7 +379,11 @@ class _PolarDescent(TemperatureScheduled):
             [s["exp_avg_sq"] for s in states],
             [],
             [s["step"] for s in states],
-            foreach=True if group["foreach"] is None else group["foreach"],
+            foreach=not fused and group["foreach"] is not False,
+            fused=fused,
+            # Traced by a user's torch.compile: the capturable form keeps the bias corrections
+            # in tensors (no .item(), no graph break); eagerly the plain form is the same math.
+            capturable=torch.compiler.is_compiling(),
             amsgrad=False,
             beta1=beta1,
             beta2=beta2,
@@ -393,7 +419,11 @@ class Muon(_PolarDescent):
             device multiplies it natively, float32 elsewhere; :mod:`theoropt.optim.precision`),
             or a ``torch.dtype`` or its name; the choice is visible as :attr:`ns_dtypes`.
         maximize: maximise the objective (the gradients' sign is flipped).
-        foreach: multi-tensor kernels for the elementwise parts (``None``: yes).
+        foreach: multi-tensor kernels for the elementwise parts.
+        fused: the AdamW part through ``torch.optim``'s fused AdamW kernel (``None``: where
+            that kernel exists, i.e. CPU and CUDA floating-point parameters, unless ``foreach``
+            is set); the matrix part is dominated by the orthogonalisation and stays
+            multi-tensor.
         distributed_mesh: a process group (or 1-D device mesh) over which replicated parameters
             (DistributedDataParallel) share the orthogonalisation work: each rank computes
             about ``1/world`` of it and the results are exchanged.
@@ -417,6 +447,7 @@ class Muon(_PolarDescent):
         ns_dtype: torch.dtype | str = "auto",
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
         distributed_mesh: Any = None,
     ) -> None:
         defaults = dict(
@@ -433,6 +464,7 @@ class Muon(_PolarDescent):
             total_steps=None,
             maximize=maximize,
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults, adamw_lr, adamw_weight_decay, distributed_mesh)
 
@@ -447,7 +479,7 @@ class SoftMuon(_PolarDescent):
 
     Args:
         params, lr, momentum, nesterov, weight_decay, ns_steps, ns_coefficients, adjust_lr_fn,
-            adamw_*, ns_dtype, maximize, foreach, distributed_mesh: as :class:`Muon`.
+            adamw_*, ns_dtype, maximize, foreach, fused, distributed_mesh: as :class:`Muon`.
         total_steps, sign_fraction, eps, tmax: the phase schedule (as :class:`SoftSignum`).
         soft_map: ``"algebraic"`` (default: the soft polar, by Newton–Schulz) or ``"tanh"``
             (``U tanh(tau S) V^T`` by an exact SVD per matrix: slow, for comparison).
@@ -483,6 +515,7 @@ class SoftMuon(_PolarDescent):
         soft_polar_dtype: torch.dtype | str = "float32",
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
         distributed_mesh: Any = None,
     ) -> None:
         defaults = dict(
@@ -506,5 +539,6 @@ class SoftMuon(_PolarDescent):
             soft_polar_dtype=soft_polar_dtype,
             maximize=maximize,
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults, adamw_lr, adamw_weight_decay, distributed_mesh)

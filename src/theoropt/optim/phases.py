@@ -6,8 +6,12 @@ temperatures come from :func:`~theoropt.optim.temperature.quantile_temperature_s
 computed once when the transition starts. After step ``K`` the last temperature is kept.
 
 Group entries written here (saved by ``state_dict``): ``step`` (steps taken), ``schedule``
-(the transition temperatures, ``None`` until computed), ``schedule_statistics`` (the robust
-location and scale they were fitted to) and ``temperature`` (of the last step).
+(the transition temperatures, ``None`` until computed) and ``schedule_statistics`` (the robust
+location and scale they were fitted to). :meth:`TemperatureScheduled.temperatures` reads the
+temperature of each group's last step from them.
+
+A transition step looks its temperature up in a tensor indexed by the step count, so that a
+``torch.compile`` d step traces it without a graph break or a recompilation per step.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ class TemperatureScheduled(Optimizer):
         super().add_param_group(param_group)
         try:
             self._check_group(self.param_groups[-1])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError):
             self.param_groups.pop()
             raise
 
@@ -87,12 +91,19 @@ class TemperatureScheduled(Optimizer):
         """Robust ``(location, scale)`` of the group's statistics: median and median deviation."""
         return robust_location_scale(self._temperature_samples(group))
 
-    def _step_temperature(self, group: dict[str, Any]) -> float:
-        """Temperature of the step about to be taken by ``group`` (``inf`` in the sign phase)."""
+    def _fits_schedule_now(self, group: dict[str, Any]) -> bool:
+        """Whether the step about to be taken starts the transition (and fits the schedule)."""
+        return not self._in_sign_phase(group) and group["schedule"] is None
+
+    def _in_sign_phase(self, group: dict[str, Any]) -> bool:
+        """Whether the step about to be taken by ``group`` is a sign (Signum / Muon) step."""
         n_sign = sign_steps(group)
-        step = group["step"]
-        if n_sign is None or step < n_sign or group["total_steps"] == n_sign:
-            return math.inf
+        return n_sign is None or group["step"] < n_sign or group["total_steps"] == n_sign
+
+    def _transition_temperature(self, group: dict[str, Any]) -> Tensor:
+        """Temperature (a float64 scalar tensor) of the transition step about to be taken; the
+        first one fits the schedule."""
+        n_sign = sign_steps(group)
         if group["schedule"] is None:
             loc, scale = self._temperature_statistics(group)
             group["schedule_statistics"] = (loc, scale)
@@ -105,9 +116,24 @@ class TemperatureScheduled(Optimizer):
                 tmax=group["tmax"],
                 tmin=self.temperature_tmin,
             )
-        schedule = group["schedule"]
-        return schedule[min(step - n_sign, len(schedule) - 1)]
+        schedule = torch.tensor(group["schedule"], dtype=torch.float64)
+        return schedule[min(group["step"] - n_sign, len(group["schedule"]) - 1)]
+
+    def _has_phases(self, group: dict[str, Any]) -> bool:
+        """Whether ``group`` takes sign / soft steps (and so has a temperature)."""
+        return True
 
     def temperatures(self) -> list[float | None]:
-        """Temperature of each group's last step (``inf``: sign phase; ``None``: no schedule)."""
-        return [group.get("temperature") for group in self.param_groups]
+        """Temperature of each group's last step (``inf``: a sign step; ``None``: no step yet,
+        or a group without a phase clock, such as Muon's AdamW groups)."""
+        out: list[float | None] = []
+        for group in self.param_groups:
+            steps, n_sign = group["step"], sign_steps(group)
+            if steps == 0 or not self._has_phases(group):
+                out.append(None)
+            elif n_sign is None or steps <= n_sign or group["total_steps"] == n_sign:
+                out.append(math.inf)
+            else:
+                schedule = group["schedule"]
+                out.append(schedule[min(steps - 1 - n_sign, len(schedule) - 1)])
+        return out

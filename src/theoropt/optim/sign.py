@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from theoropt.optim import fused as fu
 from theoropt.optim import multi_tensor as mt
 from theoropt.optim.hyperparameters import (
     as_float,
@@ -46,7 +47,7 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 class _SignDescent(TemperatureScheduled):
     """Shared implementation of :class:`Signum` and :class:`SoftSignum`."""
 
-    _late_keys = ("maximize", "foreach")
+    _late_keys = ("maximize", "foreach", "fused")
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         check_lr(defaults["lr"])
@@ -60,6 +61,9 @@ class _SignDescent(TemperatureScheduled):
         check_momentum(group["momentum"], group["dampening"], group["nesterov"])
         check_bool("maximize", group["maximize"])
         check_optional_bool("foreach", group["foreach"])
+        check_optional_bool("fused", group["fused"])
+        if group["foreach"] and group["fused"]:
+            raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
         if group["total_steps"] is not None:
             check_schedule(
                 group["total_steps"], group["sign_fraction"], group["eps"], group["tmax"]
@@ -105,6 +109,10 @@ class _SignDescent(TemperatureScheduled):
         if not params:
             return
         grads = [check_grad(p, name) for p in params]
+        fused = fu.use_fused(group["fused"], group["foreach"], params, name)
+        if fused and not self._fits_schedule_now(group):  # the fit needs this step's momentum
+            self._fused_step(group, params, grads)
+            return
         foreach = True if group["foreach"] is None else group["foreach"]
         lr, beta = as_float(group["lr"]), group["momentum"]
         if group["weight_decay"] != 0:
@@ -117,18 +125,44 @@ class _SignDescent(TemperatureScheduled):
             directions = mt.added(grads, buffers, beta, foreach) if group["nesterov"] else buffers
         else:
             directions = grads
-        tau = self._step_temperature(group)
-        if tau == math.inf:
+        if self._in_sign_phase(group):
             updates = mt.signs(directions, foreach)
             mt.carry_non_finite_(updates, directions, foreach)
             mt.add_(params, updates, -lr, foreach)
         else:
+            tau = self._transition_temperature(group)
             soft_map = get_soft_map(group["soft_map"])
             cores = soft_map.applied(directions, tau, foreach, affine=False)
             mt.carry_non_finite_(cores, directions, foreach)
             soft_map.add_mapped_(params, cores, -lr, foreach)
         group["step"] += 1
-        group["temperature"] = tau
+
+    def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        """The same step as one compiled pass per tensor (:mod:`theoropt.optim.fused`)."""
+        lr, beta, dampening = as_float(group["lr"]), group["momentum"], group["dampening"]
+        sign = -1.0 if group["maximize"] else 1.0
+        buffers = []
+        if beta > 0:
+            for p, g in zip(params, grads, strict=True):
+                state = self.state[p]
+                if "momentum_buffer" not in state:  # the kernel's first update makes it s g
+                    state["momentum_buffer"] = torch.mul(g.detach(), sign * dampening / beta)
+                buffers.append(state["momentum_buffer"])
+        tau = math.inf if self._in_sign_phase(group) else float(self._transition_temperature(group))
+        fu.sign_descent_(
+            params,
+            grads,
+            buffers,
+            decay=1.0 - lr * group["weight_decay"],
+            lr=lr,
+            beta=beta,
+            dampening=dampening,
+            sign=sign,
+            nesterov=group["nesterov"],
+            tau=tau,
+            soft_map=get_soft_map(group["soft_map"]),
+        )
+        group["step"] += 1
 
 
 class Signum(_SignDescent):
@@ -142,7 +176,11 @@ class Signum(_SignDescent):
         nesterov: use ``g + momentum * m`` as the direction.
         weight_decay: decoupled weight decay ``p <- p (1 - lr wd)``.
         maximize: maximise the objective (the gradients' sign is flipped).
-        foreach: multi-tensor kernels (``None``: yes); ``False`` loops over tensors.
+        foreach: multi-tensor kernels; ``False`` loops over tensors.
+        fused: one compiled pass per tensor and step (:mod:`theoropt.optim.fused`; the same
+            results to float rounding). ``None`` (default): fused for groups of at least 2^20
+            elements where ``torch.compile`` can build the kernels and ``foreach`` is not set,
+            multi-tensor kernels otherwise.
     """
 
     def __init__(
@@ -156,6 +194,7 @@ class Signum(_SignDescent):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -170,6 +209,7 @@ class Signum(_SignDescent):
             soft_map="tanh",
             maximize=maximize,
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -181,10 +221,10 @@ class SoftSignum(_SignDescent):
     remaining steps use ``phi(tau_t * m)`` with the adaptive quantile temperature schedule
     (:mod:`theoropt.optim.temperature`), fitted once per group to its momentum when the
     transition starts; after ``total_steps`` the last temperature is kept. ``temperatures()``
-    (or ``group["temperature"]``) reads the temperature of each group's last step.
+    reads the temperature of each group's last step.
 
     Args:
-        params, lr, momentum, dampening, nesterov, weight_decay, maximize, foreach: as
+        params, lr, momentum, dampening, nesterov, weight_decay, maximize, foreach, fused: as
             :class:`Signum`.
         total_steps: planned number of steps (sets the phase lengths).
         sign_fraction: share of the steps in the sign phase (paper default 0.9).
@@ -209,6 +249,7 @@ class SoftSignum(_SignDescent):
         soft_map: str = "tanh",
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -223,5 +264,6 @@ class SoftSignum(_SignDescent):
             soft_map=soft_map,
             maximize=maximize,
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
