@@ -340,7 +340,9 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="small,large", help="comma-separated: small, large")
+    parser.add_argument(
+        "--sets", default="small,large", help="comma-separated: small, large (empty: none)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated")
     parser.add_argument("--reps", type=int, default=5, help="timed rounds per method")
@@ -368,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     for threads in thread_counts:
         if threads:
             torch.set_num_threads(threads)
-        for name in (s.strip() for s in args.sets.split(",")):
+            torch._dynamo.reset()  # inductor CPU kernels keep the thread count of their build
+        for name in (s.strip() for s in args.sets.split(",") if s.strip()):
             torch_reps = args.torch_muon_reps if name in args.torch_muon_sets.split(",") else 0
             clock = CLOCKS[args.clock]
             new = bench_elementwise(SETS[name], device, args.reps, clock)

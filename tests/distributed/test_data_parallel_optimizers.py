@@ -120,6 +120,7 @@ def test_sharded_ddp_equals_unsharded_ddp_and_shares_the_work(all_ranks):
     for rank in all_ranks:
         sharded, plain = rank["softmuon", "ddp-sharded"], rank["softmuon", "ddp"]
         assert sharded["orthogonalised"] == [1] * max(CHECKPOINTS)
+        assert sharded["copy_shares_the_group"]
         for got, want in zip(sharded["snapshots"], plain["snapshots"], strict=True):
             assert got["temperatures"] == want["temperatures"]
             for name, value in want["params"].items():

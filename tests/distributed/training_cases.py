@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,13 @@ def distributed(
         "resumed": snapshot(resumed_model, resumed_optimizer),
         "checkpoint_files": sorted(p.name for p in Path(folder).iterdir()),
         "orthogonalised": counts if mesh is not None else None,
+        "copy_shares_the_group": _copy_shares_the_group(optimizer) if mesh is not None else None,
     }
+
+
+def _copy_shares_the_group(optimizer) -> bool:
+    """A deep copy of a work-sharing optimizer uses the same process group (not a copy)."""
+    return copy.deepcopy(optimizer)._distributed_group.value is optimizer._distributed_group.value
 
 
 def _counting(orthogonalise, counts: list[int]):

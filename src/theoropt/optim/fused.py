@@ -42,7 +42,7 @@ FUSED_MIN_NUMEL = 2**20
 
 _RECOMPILE_LIMIT = 64
 """Compiled graphs kept per kernel (one per group layout and phase): above torch's default of 8,
-which several optimizers in one process would exceed and then silently run uncompiled."""
+which several optimizers in one process (a test suite, a benchmark) would exceed."""
 
 
 @functools.cache
@@ -73,14 +73,15 @@ def use_fused(
         return False
     if setting is None and torch.compiler.is_compiling():
         return False  # inside a user's torch.compile the multi-tensor path is traced whole
-    devices = {p.device.type for p in params}
-    supported = all(fused_supported(device) for device in devices)
+    devices = {p.device for p in params}
+    supported = len(devices) == 1 and fused_supported(next(iter(devices)).type)
     if setting:
         if not supported:
             raise RuntimeError(
-                f"{name}: fused=True needs torch.compile's inductor backend for "
-                f"{sorted(devices)} (a C++ compiler on the CPU, triton on CUDA); "
-                "use fused=False (multi-tensor kernels) instead"
+                f"{name}: fused=True needs the group's parameters on one device that "
+                f"torch.compile's inductor backend compiles for (a C++ compiler on the CPU, "
+                f"triton on CUDA); got {sorted(map(str, devices))}. Use fused=False "
+                "(multi-tensor kernels) instead"
             )
         return True
     return supported and sum(p.numel() for p in params) >= FUSED_MIN_NUMEL

@@ -93,6 +93,16 @@ def _has_fused_adamw(p: Tensor) -> bool:
     )
 
 
+class _Shared:
+    """A value that copies of the optimizer share instead of copying (a process group)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Shared:
+        return self
+
+
 def _step_dtype() -> torch.dtype:
     """dtype of AdamW's per-parameter step counts (``torch.optim``'s rule)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
@@ -138,7 +148,7 @@ class _PolarDescent(TemperatureScheduled):
             "betas": defaults["adamw_betas"],
             "eps": defaults["adamw_eps"],
         }
-        self._distributed_group = process_group(distributed_mesh)
+        self._distributed_group = _Shared(process_group(distributed_mesh))
         super().__init__(params, defaults)
         if adamw_lr is not None or adamw_weight_decay is not None:
             self._reject_unused_adamw_settings()
@@ -273,10 +283,10 @@ class _PolarDescent(TemperatureScheduled):
     def _temperature_statistics(self, group: dict[str, Any]) -> tuple[float, float]:
         """As every optimizer here; under ``distributed_mesh``, rank 0's numbers on every rank."""
         loc, scale = super()._temperature_statistics(group)
-        if self._distributed_group is None:
+        if self._distributed_group.value is None:
             return loc, scale
         shared = torch.tensor([loc, scale], dtype=torch.float64)
-        dist.broadcast(shared, group=self._distributed_group, group_src=0)
+        dist.broadcast(shared, group=self._distributed_group.value, group_src=0)
         return float(shared[0]), float(shared[1])
 
     def _group_step(self, group: dict[str, Any]) -> None:
@@ -323,7 +333,7 @@ class _PolarDescent(TemperatureScheduled):
             directions,
             group["stacked"],
             lambda G: self._orthogonalise(G, tau, group),
-            self._distributed_group,
+            self._distributed_group.value,
         )
         scale_of = ADJUST_LR_FNS[group["adjust_lr_fn"]]
         for p, update in zip(params, updates, strict=True):
