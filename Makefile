@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= results
 
-.PHONY: setup reproduce test lint bench clean
+.PHONY: setup reproduce test lint bench package-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The wheel installed into a fresh environment, as users get it (also run by CI).
+package-check: $(STAMP)
+	bash .ci/package_check
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -43,7 +43,7 @@ def main() -> None:
         "n": args.n,
         "iterations": info["n_iter"],
         "seconds_per_iteration": seconds / info["n_iter"],
-        "marginal_err": info["err"],
+        "marginal_err": info["marginal_err"],
         "peak_rss_gib": peak,
         "rss_before_gib": before,
         "dense_float64_matrix_gib": args.n * args.n * 8 / 2**30,

@@ -1,9 +1,11 @@
+import ctypes
 import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -74,6 +76,11 @@ def test_unwritable_output_folder(tmp_path, capsys):
         ["run", "toy", "--bogus"],
         ["run", "toy", "--seeds", "0"],
         ["run", "toy", "--quick", "--full"],
+        ["run", "toy", "--jobs", "0"],
+        ["run", "toy", "--timeout", "0"],
+        ["run", "toy", "--timeout", "soon"],
+        ["run", "toy", "--only", "method"],
+        ["run", "toy", "--only", "method="],
         ["frobnicate"],
     ],
 )
@@ -132,3 +139,169 @@ def test_killed_run_resumes_without_redoing_saved_runs(tmp_path, sig):
     assert not set(finished_after) & saved_at_kill
     assert saved_keys(db) == saved_at_kill | set(finished_after)
     assert len(saved_keys(db)) == 8
+
+
+def test_only_runs_a_subset_and_says_what_it_left_out(tmp_path, capsys):
+    argv = ["run", "toy", "--quick", "--out", str(tmp_path), "--no-progress"]
+    code, out, _ = run_cli(capsys, *argv, "--only", "method=slow")
+    assert code == 0
+    assert "2 runs done now, 0 already saved, 0 failed, 2 left out by --only method=slow" in out
+    code, out, err = run_cli(capsys, *argv, "--only", "method=medium")
+    assert code == 0 and "0 runs done now, 2 already saved" in out
+    assert "--only method=medium selected none of the 2 runs left to do" in err
+    assert "their values: method: fast" in err
+
+
+def test_dask_address_and_jobs_together_is_an_error(tmp_path, capsys):
+    code, _, err = run_cli(
+        capsys, "run", "toy", "--out", str(tmp_path), "--dask", "tcp://h:8786", "--jobs", "2"
+    )
+    assert code == 2 and "with --dask ADDRESS the cluster's workers decide" in err
+
+
+def make_store(folder: Path, capsys) -> Path:
+    assert run_cli(capsys, "run", "toy", "--quick", "--out", str(folder), "--no-progress")[0] == 0
+    return folder / "results.sqlite"
+
+
+def garbage(store: Path) -> None:
+    store.write_bytes(b"this is not a database, " * 100)
+
+
+def truncated(store: Path) -> None:
+    data = store.read_bytes()
+    store.write_bytes(data[: len(data) // 3])
+
+
+def folder(store: Path) -> None:
+    store.unlink()
+    store.mkdir()
+
+
+def foreign(store: Path) -> None:
+    store.unlink()
+    with closing(sqlite3.connect(store)) as connection:
+        connection.execute("CREATE TABLE runs (name TEXT)")
+
+
+@pytest.mark.parametrize("damage", [garbage, truncated, folder, foreign])
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_a_damaged_store_gives_one_clear_message(tmp_path, capsys, damage, command):
+    store = make_store(tmp_path, capsys)
+    damage(store)
+    argv = ["run", "toy", "--quick", "--out"] if command == "run" else ["report"]
+    code, _, err = run_cli(capsys, *argv, str(tmp_path))
+    assert code == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and str(store) in err, err
+    expected = {
+        garbage: "is not a readable theoropt results file (file is not a database)",
+        truncated: "is not a readable theoropt results file (database disk image is malformed)",
+        folder: "is a folder, not a theoropt results file",
+        foreign: "is an SQLite file but not a theoropt results store",
+    }
+    assert expected[damage] in err
+
+
+PR_CAPBSET_DROP = 24
+ROOT_FILE_POWERS = (1, 2)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH: root ignores permissions
+
+
+def drop_root_file_powers() -> None:
+    """In the child before exec: without these capabilities root obeys file permissions."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in ROOT_FILE_POWERS:
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.fixture
+def read_only_works(tmp_path):
+    """Subprocess options under which a read-only file cannot be written, as for a user."""
+    options = {"preexec_fn": drop_root_file_powers} if os.geteuid() == 0 else {}
+    probe = tmp_path / "probe"
+    probe.write_text("")
+    probe.chmod(0o444)
+    check = [sys.executable, "-c", f"open({str(probe)!r}, 'a')"]
+    if subprocess.run(check, capture_output=True, **options).returncode == 0:
+        pytest.skip("this machine lets the test user write read-only files")
+    return options
+
+
+def cli_subprocess(options: dict, *argv: str) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "TOY_DELAY": "0", "TOY_LOG": os.devnull}
+    command = [sys.executable, "-m", "tests.bench.toy_cli", *argv]
+    return subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, **options
+    )
+
+
+def test_report_reads_a_read_only_folder_and_writes_elsewhere(tmp_path, capsys, read_only_works):
+    results = tmp_path / "results"
+    make_store(results, capsys)
+    for path in results.iterdir():
+        path.chmod(0o444)
+    results.chmod(0o555)
+    elsewhere = tmp_path / "elsewhere"
+
+    refused = cli_subprocess(read_only_works, "report", str(results))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"cannot write to output folder {results}" in refused.stderr
+    assert "use --out to write the report elsewhere" in refused.stderr
+
+    done = cli_subprocess(read_only_works, "report", str(results), "--out", str(elsewhere))
+    assert done.returncode == 0, done.stderr
+    report = (elsewhere / "report.md").read_text()
+    assert "from 8 stored runs" in report and "## toy (quick)" in report
+    assert (elsewhere / "figures" / "toy.png").is_file()
+    assert sorted(p.name for p in results.iterdir()) == [".theoropt-run.lock", "results.sqlite"]
+    results.chmod(0o755)
+
+
+def test_run_into_a_read_only_store_is_one_clear_message(tmp_path, capsys, read_only_works):
+    results = tmp_path / "results"
+    store = make_store(results, capsys)
+    store.chmod(0o444)
+    done = cli_subprocess(read_only_works, "run", "toy", "--quick", "--out", str(results))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"theoropt: error: cannot write to {store}: the file or its folder is read-only" in (
+        done.stderr
+    )
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5, 1.5])
+def test_ctrl_c_during_start_up_exits_cleanly(delay):
+    # -X importtime reports each import on stderr as it completes: theoropt.bench.experiment is
+    # the first module main() imports, so the interrupt comes while main() loads the
+    # experiments (torch & co., seconds), not in the instants before main() starts
+    process = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "theoropt", "list"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    err: list[str] = []
+    in_main = threading.Event()
+
+    def read_stderr() -> None:
+        for line in process.stderr:
+            err.append(line)
+            if line.split("|")[-1].strip() == "theoropt.bench.experiment":
+                in_main.set()
+
+    reader = threading.Thread(target=read_stderr)
+    reader.start()
+    assert in_main.wait(60)
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    out = process.stdout.read()
+    process.wait(60)
+    reader.join(60)
+    messages = [line for line in err if not line.startswith("import time:")]
+    assert "Traceback" not in "".join(messages)
+    if out:  # it had finished (an interrupt during the interpreter's exit ends it with -SIGINT)
+        assert out.startswith("char-lm") and process.returncode in (0, -signal.SIGINT)
+    else:
+        assert process.returncode == 130 and messages[-1] == "theoropt: interrupted\n"

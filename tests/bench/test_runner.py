@@ -1,8 +1,11 @@
 import pytest
 
 from tests.bench.toy_experiment import METHODS, ToyExperiment
+from theoropt.bench.execution import available_cores
+from theoropt.bench.executor import InProcessExecutor
 from theoropt.bench.experiment import RunResult, RunSpec
 from theoropt.bench.runner import run_experiment
+from theoropt.bench.selection import RunFilter
 from theoropt.bench.store import ResultsStore
 from theoropt.errors import ExperimentError
 
@@ -83,3 +86,61 @@ def test_rejects_unknown_mode_and_bad_seeds(store):
         run_experiment(ToyExperiment(), "huge", 1, store)
     with pytest.raises(ExperimentError, match="seeds must be at least 1"):
         run_experiment(ToyExperiment(), "quick", 0, store)
+
+
+def test_a_failure_is_recorded_with_its_reason_until_a_retry_succeeds(store):
+    run_experiment(FailingToy(), "quick", 1, store, progress=False)
+    failures = store._connection.execute("SELECT method, reason FROM failures").fetchall()
+    assert failures == [("slow", "RuntimeError: diverged")]
+    summary = run_experiment(ToyExperiment(), "quick", 1, store, progress=False)
+    assert len(summary.executed) == 1 + 2  # the retried sweep run, then the final stage
+    assert store._connection.execute("SELECT count(*) FROM failures").fetchone() == (0,)
+
+
+class PlanSpy(ToyExperiment):
+    """Checks that every run handed to ``plan`` is already saved in the store."""
+
+    def __init__(self, store: ResultsStore) -> None:
+        super().__init__()
+        self.store = store
+        self.plans = 0
+
+    def plan(self, mode, seeds, done):
+        assert {run.spec.key for run in done} <= self.store.keys()
+        self.plans += 1
+        return super().plan(mode, seeds, done)
+
+
+def test_later_stages_are_planned_only_from_saved_runs(store):
+    spy = PlanSpy(store)
+    summary = run_experiment(spy, "quick", 2, store, progress=False)
+    assert len(summary.executed) == 8 and spy.plans >= 2
+
+
+def test_only_runs_the_selected_part_of_the_plan(store):
+    only = RunFilter.from_texts(["method=slow"])
+    summary = run_experiment(ToyExperiment(), "quick", 2, store, progress=False, only=only)
+    # the final stage needs the whole sweep, so only the two slow sweep runs can run
+    assert [(r.spec.stage, r.spec.method) for r in store.load()] == [("sweep", "slow")] * 2
+    assert summary.left_out == 2
+    rest = run_experiment(ToyExperiment(), "quick", 2, store, progress=False)
+    assert rest.skipped == 2 and len(rest.executed) == 2 + 4
+
+
+class CrowdedExecutor(InProcessExecutor):
+    """Pretends to run one run more at once than this machine has cores."""
+
+    runs_at_once = available_cores() + 1
+
+
+def test_more_runs_at_once_than_cores_is_warned_about(store, caplog):
+    run_experiment(ToyExperiment(), "quick", 1, store, progress=False, executor=CrowdedExecutor())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{available_cores() + 1} runs at once with up to 1 threads each exceed the "
+        f"{available_cores()} cores of this machine: they share them (same results, slower); "
+        f"use --jobs {available_cores()}"
+    ]
+    caplog.clear()
+    run_experiment(ToyExperiment(), "quick", 2, store, progress=False)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from theoropt.bench.experiment import RunResult, RunSpec
-from theoropt.bench.store import ResultsStore
+from theoropt.bench.store import ResultsStore, StoreError
 
 
 def spec(seed: int = 0, **config: float) -> RunSpec:
@@ -64,3 +64,25 @@ def test_records_invocations_once_each(tmp_path):
         store.record_invocation(["theoropt", "run", "b"])
         store.record_invocation(["theoropt", "run", "a"])
         assert store.invocations() == ["theoropt run a", "theoropt run b"]
+
+
+def test_read_only_store_reads_and_refuses_writes(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        store.save(spec(0), RunResult({"loss": 1.5}), 0.25, {})
+        store.record_invocation(["theoropt", "run", "exp"])
+    with ResultsStore(path, read_only=True) as store:
+        assert [run.result.metrics for run in store.load()] == [{"loss": 1.5}]
+        assert store.invocations() == ["theoropt run exp"]
+        with pytest.raises(StoreError, match=f"cannot write to {path}: .*read-only"):
+            store.save(spec(1), RunResult({"loss": 2.0}), 0.25, {})
+
+
+def test_a_row_that_does_not_match_its_key_is_reported(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        store.save(spec(0), RunResult({"loss": 1.5}), 0.25, {})
+        store._connection.execute("UPDATE runs SET seed = 7")
+        store._connection.commit()
+        with pytest.raises(StoreError, match="does not match its own configuration"):
+            store.load()

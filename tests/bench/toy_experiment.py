@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,9 +23,17 @@ class ToyExperiment(Experiment):
     summary = "exponential decay, a sweep then a final comparison"
     default_seeds = 2
 
-    def __init__(self, delay: float = 0.0, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        delay: float = 0.0,
+        log_path: Path | None = None,
+        started_path: Path | None = None,
+        hang_method: str = "",
+    ) -> None:
         self.delay = delay
         self.log_path = log_path
+        self.started_path = started_path
+        self.hang_method = hang_method
         self.executed: list[str] = []
 
     def plan(self, mode: str, seeds: int, done: Sequence[StoredRun]) -> list[RunSpec]:
@@ -56,7 +65,10 @@ class ToyExperiment(Experiment):
         return sweep + final
 
     def execute(self, spec: RunSpec) -> RunResult:
-        time.sleep(self.delay)
+        if self.started_path is not None:
+            with self.started_path.open("a") as handle:
+                handle.write(f"{spec.key} {os.getpid()}\n")
+        time.sleep(600 if spec.method == self.hang_method else self.delay)
         steps = list(range(20))
         values = [
             spec.config["scale"] * (1 + 0.1 * spec.seed) * math.exp(-spec.config["rate"] * k)

@@ -9,11 +9,10 @@ from pathlib import Path
 from theoropt.bench.atomic import write_text_atomic
 from theoropt.bench.environment import library_versions, machine_description
 from theoropt.bench.experiment import MODES, Experiment, StoredRun
-from theoropt.bench.store import ResultsStore, total_wall_time
+from theoropt.bench.store import STORE_NAME, ResultsStore, total_wall_time
 from theoropt.bench.tables import markdown_table
 from theoropt.errors import ExperimentError
 
-STORE_NAME = "results.sqlite"
 REPORT_NAME = "report.md"
 FIGURES_NAME = "figures"
 
@@ -54,8 +53,8 @@ def _header(store: ResultsStore, runs: list[StoredRun], out_dir: Path) -> str:
     )
 
 
-def _section(experiment: Experiment, mode: str, runs: list[StoredRun], out_dir: Path) -> str:
-    body = experiment.report(runs, out_dir / FIGURES_NAME)
+def _section(experiment: Experiment, mode: str, runs: list[StoredRun], target: Path) -> str:
+    body = experiment.report(runs, target / FIGURES_NAME)
     return (
         f"## {experiment.name} ({mode})\n\n"
         f"{experiment.summary}\n\n"
@@ -64,22 +63,26 @@ def _section(experiment: Experiment, mode: str, runs: list[StoredRun], out_dir: 
     )
 
 
-def write_report(out_dir: Path, experiments: Mapping[str, Experiment]) -> Path:
-    """Write ``out_dir/report.md`` (and its figures) from ``out_dir/results.sqlite``."""
+def write_report(
+    out_dir: Path, experiments: Mapping[str, Experiment], target: Path | None = None
+) -> Path:
+    """Write ``target/report.md`` and its figures (``target`` defaults to ``out_dir``) from
+    ``out_dir/results.sqlite``, which is only read (``out_dir`` may be read-only)."""
+    target = out_dir if target is None else target
     store_path = out_dir / STORE_NAME
-    if not store_path.is_file():
+    if not store_path.exists():
         raise ExperimentError(
             f"no results in {out_dir}: {store_path} does not exist; run `theoropt run NAME "
             f"--out {out_dir}` first"
         )
-    with ResultsStore(store_path) as store:
+    with ResultsStore(store_path, read_only=True) as store:
         runs = store.load()
         parts = [_header(store, runs, out_dir)]
     for name, experiment in experiments.items():
         for mode in MODES:
             selected = [r for r in runs if r.spec.experiment == name and r.spec.mode == mode]
             if selected:
-                parts.append(_section(experiment, mode, selected, out_dir))
+                parts.append(_section(experiment, mode, selected, target))
     unknown = sorted({r.spec.experiment for r in runs} - set(experiments))
     if unknown:
         parts.append(
@@ -87,4 +90,4 @@ def write_report(out_dir: Path, experiments: Mapping[str, Experiment]) -> Path:
             + ", ".join(unknown)
             + "\n"
         )
-    return write_text_atomic(out_dir / REPORT_NAME, "\n".join(parts))
+    return write_text_atomic(target / REPORT_NAME, "\n".join(parts))

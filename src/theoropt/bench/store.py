@@ -1,7 +1,9 @@
 """Crash-safe results store: one SQLite row per finished run, committed the moment it ends.
 
 SQLite's journal makes each commit atomic, so killing the process (Ctrl-C, ``kill``, even
-``kill -9``) loses at most the run in progress, never a saved one.
+``kill -9``) loses at most the runs in progress, never a saved one. Only the driver process
+writes it; ``theoropt report`` opens it read-only. A file that SQLite cannot open, read or
+write (damaged, truncated, a folder, read-only) raises :class:`StoreError` with the reason.
 """
 
 from __future__ import annotations
@@ -9,12 +11,19 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from theoropt.bench.experiment import RunResult, RunSpec, StoredRun, canonical_json
+from theoropt.errors import ExperimentError
+
+STORE_NAME = "results.sqlite"
+"""The store's file name in an output folder."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,7 +45,92 @@ CREATE TABLE IF NOT EXISTS invocations (
     command TEXT NOT NULL,
     started_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    method TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    wall_time REAL NOT NULL,
+    failed_at TEXT NOT NULL
+);
 """
+RUN_COLUMNS = (
+    "key",
+    "experiment",
+    "mode",
+    "stage",
+    "method",
+    "seed",
+    "config",
+    "metrics",
+    "curves",
+    "wall_time",
+    "versions",
+    "finished_at",
+)
+
+
+class StoreError(ExperimentError):
+    """The results file cannot be opened, read or written; the message says why."""
+
+
+def _explain(path: Path, error: Exception) -> str:
+    text = str(error)
+    if "readonly" in text or "read-only" in text:
+        return f"cannot write to {path}: the file or its folder is read-only ({text})"
+    if isinstance(error, sqlite3.OperationalError) and "unable to open" in text:
+        return f"cannot open {path}: {text}"
+    return (
+        f"{path} is not a readable theoropt results file ({text}): it is damaged, truncated or "
+        "another kind of file; move it aside to start a new one"
+    )
+
+
+@contextmanager
+def _store_errors(path: Path) -> Iterator[None]:
+    """Turn SQLite's (and bad rows') exceptions into one :class:`StoreError` naming the file."""
+    try:
+        yield
+    except (sqlite3.Error, ValueError) as error:
+        raise StoreError(_explain(path, error)) from None
+
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _guarded(method: Method) -> Method:
+    @wraps(method)
+    def guarded(self: ResultsStore, *args: Any, **kwargs: Any) -> Any:
+        with _store_errors(self.path):
+            return method(self, *args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection, also in a read-only folder.
+
+    SQLite's WAL mode needs a ``-shm`` file next to the database even to read; where it cannot
+    create one and no ``-wal`` journal is pending, the file is opened as immutable instead.
+    """
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        journal = path.with_name(path.name + "-wal")
+        if journal.exists() and journal.stat().st_size > 0:
+            raise StoreError(
+                f"cannot read {path}: its folder is read-only and {journal.name} holds runs not "
+                "yet merged into it; copy the folder somewhere writable and report from there"
+            ) from None
+        return sqlite3.connect(uri + "&immutable=1", uri=True)
 
 
 def _as_float(value: Any, where: str) -> float:
@@ -60,15 +154,25 @@ def _now() -> str:
 
 
 class ResultsStore:
-    """The SQLite file of one output folder (``results.sqlite``)."""
+    """The SQLite file of one output folder (``results.sqlite``); ``read_only`` for reports."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._connection = sqlite3.connect(self.path, timeout=30.0)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=FULL")
-        self._connection.executescript(SCHEMA)
-        self._connection.commit()
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not a theoropt results file")
+        with _store_errors(self.path):
+            if read_only:
+                self._connection = _connect_read_only(self.path)
+            else:
+                self._connection = sqlite3.connect(self.path, timeout=30.0)
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                self._connection.execute("PRAGMA synchronous=FULL")
+                self._connection.executescript(SCHEMA)
+                self._connection.commit()
+            columns = tuple(row[1] for row in self._connection.execute("PRAGMA table_info(runs)"))
+        if columns != RUN_COLUMNS:
+            self._connection.close()
+            raise StoreError(f"{self.path} is an SQLite file but not a theoropt results store")
 
     def close(self) -> None:
         self._connection.close()
@@ -85,7 +189,8 @@ class ResultsStore:
         """Store a finished run and commit at once; a run with the same key is replaced."""
         metrics, curves = _check_result(result)
         finished_at = _now()
-        with self._connection:
+        with _store_errors(self.path), self._connection:
+            self._connection.execute("DELETE FROM failures WHERE key = ?", (spec.key,))
             self._connection.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -105,6 +210,27 @@ class ResultsStore:
             )
         return StoredRun(spec, RunResult(metrics, curves), wall_time, dict(versions), finished_at)
 
+    @_guarded
+    def save_failure(self, spec: RunSpec, reason: str, wall_time: float) -> None:
+        """Record that a run failed (replaced by its result if a later attempt succeeds)."""
+        with self._connection:
+            self._connection.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    spec.key,
+                    spec.experiment,
+                    spec.mode,
+                    spec.stage,
+                    spec.method,
+                    spec.seed,
+                    canonical_json(dict(spec.config)),
+                    reason,
+                    wall_time,
+                    _now(),
+                ),
+            )
+
+    @_guarded
     def load(self, experiment: str | None = None, mode: str | None = None) -> list[StoredRun]:
         """Finished runs, optionally of one experiment and mode, in the order they finished."""
         query = "SELECT * FROM runs WHERE (? IS NULL OR experiment = ?) AND (? IS NULL OR mode = ?)"
@@ -117,6 +243,7 @@ class ResultsStore:
         """Keys of the finished runs (what the runner skips)."""
         return {run.spec.key for run in self.load(experiment, mode)}
 
+    @_guarded
     def record_invocation(self, command: Sequence[str]) -> None:
         """Remember a command that wrote into this store (the report repeats it)."""
         with self._connection:
@@ -125,6 +252,7 @@ class ResultsStore:
                 (" ".join(command), _now()),
             )
 
+    @_guarded
     def invocations(self) -> list[str]:
         """Distinct recorded commands in first-use order."""
         rows = self._connection.execute("SELECT command FROM invocations ORDER BY id").fetchall()

@@ -7,6 +7,7 @@ given (POT's convention): numpy in -> numpy out, a tensor on some device -> a te
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,16 @@ def to_tensor(
     ndim: int | tuple[int, ...],
     dtype: torch.dtype | None = None,
     device: torch.device | None = None,
+    keep_float32: bool = False,
+    allow_inf: bool = False,
 ) -> torch.Tensor:
     """``value`` as a dense real torch tensor with ``ndim`` dimensions and finite entries.
 
-    numpy and list inputs become float64 tensors (numpy's default precision); a floating tensor
-    keeps its dtype unless ``dtype`` is given. Raises ``TypeError`` for sparse or complex input
-    and ``ValueError`` for a wrong number of dimensions or non-finite entries, naming ``name``.
+    numpy and list inputs become float64 tensors (numpy's default precision), except float32
+    numpy arrays when ``keep_float32``; a floating tensor keeps its dtype unless ``dtype`` is
+    given. ``allow_inf`` accepts ``+inf`` entries (never NaN or ``-inf``). Raises ``TypeError``
+    for sparse or complex input and ``ValueError`` for a wrong number of dimensions or
+    non-finite entries, naming ``name``.
     """
     if isinstance(value, torch.Tensor):
         if value.layout != torch.strided:
@@ -46,7 +51,9 @@ def to_tensor(
             raise TypeError(f"{name} could not be read as a numeric array")
         if np.iscomplexobj(array):
             raise TypeError(f"{name} is complex; only real inputs are supported")
-        tensor = torch.as_tensor(array, dtype=torch.float64 if dtype is None else dtype)
+        if dtype is None:
+            dtype = torch.float32 if keep_float32 and array.dtype == np.float32 else torch.float64
+        tensor = torch.as_tensor(array, dtype=dtype)
     if tensor.is_complex():
         raise TypeError(f"{name} is complex; only real inputs are supported")
     if not tensor.is_floating_point():
@@ -59,7 +66,11 @@ def to_tensor(
     if tensor.ndim not in allowed:
         want = " or ".join(str(d) for d in allowed)
         raise ValueError(f"{name} must have {want} dimension(s), got shape {tuple(tensor.shape)}")
-    if not bool(torch.isfinite(tensor).all()):
+    if allow_inf:
+        lowest = float(tensor.detach().min()) if tensor.numel() else 0.0  # NaN propagates
+        if math.isnan(lowest) or lowest == -math.inf:
+            raise ValueError(f"{name} contains NaN or -inf values (only +inf is allowed)")
+    elif not bool(torch.isfinite(tensor).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return tensor
 
@@ -68,6 +79,15 @@ def to_output(tensor: torch.Tensor, numpy_out: bool) -> ArrayLike:
     """``tensor`` detached, as a numpy array when the caller passed numpy input."""
     tensor = tensor.detach()
     return tensor.cpu().numpy() if numpy_out else tensor
+
+
+def to_values(tensor: torch.Tensor, numpy_out: bool) -> Any:
+    """Per-problem values (a 0-d or 1-d tensor): kept as a tensor (with its autograd graph) for
+    tensor input; a float or a numpy array for numpy input."""
+    if not numpy_out:
+        return tensor
+    array = tensor.detach().cpu().numpy()
+    return array[()] if array.ndim == 0 else array
 
 
 def _check_number(name: str, value: float, *, allow_zero: bool) -> float:
@@ -109,20 +129,41 @@ class SinkhornConvergenceWarning(UserWarning):
     """The solver stopped at ``max_iter`` before the marginal error reached ``tol``."""
 
 
-def histogram(name: str, value: ArrayLike | None, size: int, like: torch.Tensor) -> torch.Tensor:
-    """Weights ``value`` (uniform when ``None`` or empty) as a positive tensor like ``like``."""
-    if value is None or (not isinstance(value, torch.Tensor) and len(value) == 0):
+def is_empty(value: ArrayLike | None) -> bool:
+    """``None`` or an empty sequence/array: POT's way of asking for uniform weights."""
+    if value is None:
+        return True
+    return value.numel() == 0 if isinstance(value, torch.Tensor) else len(value) == 0
+
+
+def histogram(
+    name: str, value: ArrayLike | None, size: int, like: torch.Tensor, *, ndim: int = 1
+) -> torch.Tensor:
+    """Weights ``value`` (uniform when ``None`` or empty) as a positive tensor like ``like``.
+
+    ``ndim=2`` also accepts a batch of weight vectors (one per row); the last axis has ``size``
+    entries.
+    """
+    if is_empty(value):
         return torch.full((size,), 1.0 / size, dtype=like.dtype, device=like.device)
-    weights = to_tensor(name, value, ndim=1, dtype=like.dtype, device=like.device)
-    if weights.shape[0] != size:
-        raise ValueError(f"{name} has {weights.shape[0]} entries but the cost has {size} there")
+    weights = to_tensor(
+        name, value, ndim=tuple(range(1, ndim + 1)), dtype=like.dtype, device=like.device
+    )
+    if weights.shape[-1] != size:
+        raise ValueError(f"{name} has {weights.shape[-1]} entries but the cost has {size} there")
     if bool((weights <= 0).any()):
         raise ValueError(f"{name} must be positive; drop the points that carry zero mass")
     return weights
 
 
 def check_balanced(a: torch.Tensor, b: torch.Tensor) -> None:
-    """Balanced OT needs equal total masses (to 1e-6 relative)."""
-    mass_a, mass_b = float(a.sum()), float(b.sum())
-    if abs(mass_a - mass_b) > 1e-6 * max(mass_a, mass_b):
-        raise ValueError(f"a and b must have equal total mass, got {mass_a} and {mass_b}")
+    """Balanced OT needs equal total masses (to 1e-6 relative), per problem of a batch."""
+    mass_a, mass_b = a.detach().sum(-1).reshape(-1), b.detach().sum(-1).reshape(-1)
+    mass_a, mass_b = torch.broadcast_tensors(mass_a, mass_b)
+    gap = (mass_a - mass_b).abs() - 1e-6 * torch.maximum(mass_a, mass_b)
+    worst = int(gap.argmax())
+    if float(gap[worst]) > 0:
+        raise ValueError(
+            f"a and b must have equal total mass, got {float(mass_a[worst])} and "
+            f"{float(mass_b[worst])}" + (f" (problem {worst})" if gap.numel() > 1 else "")
+        )

@@ -6,7 +6,8 @@ In log-potentials ``alpha = f/reg``, ``beta = g/reg`` the dual to maximise is
 gradient ``(a - P 1, b - P^T 1)`` and negative Hessian ``H = [[diag(P 1), P], [P^T, diag(P^T 1)]]``
 (SNS paper, eq. 5). Each step solves ``H d = grad`` by Jacobi-preconditioned conjugate gradient
 to a relative residual ``min(0.1, sqrt(||grad||_1))`` (inexact Newton, Dembo–Eisenstat–Steihaug
-forcing) and takes the largest step ``t in {1, 1/2, ...}`` satisfying Armijo's condition on ``D``.
+forcing; ``theoropt.ot._cg``) and takes the largest step ``t in {1, 1/2, ...}`` satisfying
+Armijo's condition on ``D``.
 ``H`` is singular along ``(1, -1)`` but the system is consistent (``sum a = sum b``), so CG stays
 in the range of ``H`` in exact arithmetic; in floating point CG stops at a direction of
 negligible curvature and the direction's null-space component is removed, so rounding cannot
@@ -22,14 +23,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from theoropt.ot._cg import HessianProduct, conjugate_gradient
 from theoropt.ot._scaling import marginal_error, plan_from_potentials
-
-HessianProduct = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -61,48 +60,6 @@ def _hessian_product(
     return product
 
 
-def _conjugate_gradient(
-    product: HessianProduct,
-    rhs_a: torch.Tensor,
-    rhs_b: torch.Tensor,
-    diag_a: torch.Tensor,
-    diag_b: torch.Tensor,
-    rtol: float,
-    max_iter: int,
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Jacobi-preconditioned CG for ``H x = rhs`` (``H`` given by ``product``)."""
-    xa, xb = torch.zeros_like(rhs_a), torch.zeros_like(rhs_b)
-    ra, rb = rhs_a.clone(), rhs_b.clone()
-    za, zb = ra / diag_a, rb / diag_b
-    pa, pb = za.clone(), zb.clone()
-    rz = float(ra @ za + rb @ zb)
-    target = rtol * math.sqrt(float(rhs_a @ rhs_a + rhs_b @ rhs_b))
-    scale = float(torch.maximum(diag_a.max(), diag_b.max()))
-    eps_machine = torch.finfo(rhs_a.dtype).eps
-    steps = 0
-    while steps < max_iter:
-        steps += 1
-        ha, hb = product(pa, pb)
-        curvature = float(pa @ ha + pb @ hb)
-        # A direction of (numerically) zero curvature lies in H's null space (1, -1): a step
-        # along it would be huge and only add rounding error to the potentials.
-        if curvature <= 64 * eps_machine * scale * float(pa @ pa + pb @ pb):
-            break
-        step = rz / curvature
-        xa.add_(pa, alpha=step)
-        xb.add_(pb, alpha=step)
-        ra.sub_(ha, alpha=step)
-        rb.sub_(hb, alpha=step)
-        if math.sqrt(float(ra @ ra + rb @ rb)) <= target:
-            break
-        za, zb = ra / diag_a, rb / diag_b
-        rz_next = float(ra @ za + rb @ zb)
-        pa.mul_(rz_next / rz).add_(za)
-        pb.mul_(rz_next / rz).add_(zb)
-        rz = rz_next
-    return xa, xb, steps
-
-
 def newton_stage(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -129,7 +86,7 @@ def newton_stage(
         grad_a, grad_b = a - row, b - col
         grad_norm = float(grad_a.abs().sum() + grad_b.abs().sum())
         product = _hessian_product(plan, row, col, hessian, drop_tol)
-        da, db, steps = _conjugate_gradient(
+        da, db, steps = conjugate_gradient(
             product, grad_a, grad_b, row, col, min(0.1, math.sqrt(grad_norm)), max_cg
         )
         # Remove the null-space component (1, -1): it leaves the plan unchanged.

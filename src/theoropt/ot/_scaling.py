@@ -13,20 +13,31 @@ matrix-vector Sinkhorn updates ``u = a / (K v)``, ``v = b / (K^T u)``, and ``u, 
 back into ``alpha, beta`` (and ``K`` rebuilt) only when they leave ``[e^-T, e^T]``. The exponent
 is clamped at ``log(tiny) + 10`` before ``exp``: entries below that are at least ``e^-300``
 (float64) smaller than the entries that carry the mass, so the fixed point is unchanged to far
-below any tolerance, and ``exp`` never enters its slow underflow range.
+below any tolerance, and ``exp`` never enters its slow underflow range. Entries whose cost is
+``+inf`` (forbidden transports) are set to exactly 0 after the clamp.
+
+Problems come as a batch: ``a (B, n)``, ``b (B, m)``, ``C (B or 1, n, m)``. Unbalanced problems
+(Chizat, Peyré, Schmitzer, Vialard 2018, "Scaling algorithms for unbalanced optimal transport
+problems", Alg. 2; POT's ``sinkhorn_unbalanced``) replace the update ``alpha = log a -
+LSE_j(beta_j - C_ij)`` by ``alpha = log a - phi * LSE_j(beta_j - C_ij)`` with
+``phi = reg_m / (reg_m + reg)`` (``phi = 1``: the balanced update).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
+Monitor = Callable[[int, float], None]
+
 
 @dataclass
 class ScalingResult:
-    """Log-potentials of the (approximate) entropic plan and how the iteration went."""
+    """Log-potentials ``(B, n)``, ``(B, m)`` of the entropic plans and how the iteration went;
+    ``err`` is the largest marginal error over the batch."""
 
     alpha: torch.Tensor
     beta: torch.Tensor
@@ -42,20 +53,46 @@ def exponent_floor(dtype: torch.dtype) -> float:
 
 
 def plan_from_potentials(alpha: torch.Tensor, beta: torch.Tensor, cost_scaled: torch.Tensor):
-    """``exp(alpha_i + beta_j - C_ij / reg)`` given ``cost_scaled = C / reg``."""
-    return (alpha[:, None] + beta[None, :] - cost_scaled).exp_()
+    """``exp(alpha_i + beta_j - C_ij / reg)`` given ``cost_scaled = C / reg`` (batched)."""
+    return (alpha[..., :, None] + beta[..., None, :] - cost_scaled).exp_()
 
 
 def marginal_error(plan: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> float:
-    """``max(||P 1 - a||_1, ||P^T 1 - b||_1)``: the stopping criterion of every solver here."""
-    row = (plan.sum(dim=1) - a).abs().sum()
-    col = (plan.sum(dim=0) - b).abs().sum()
-    return float(torch.maximum(row, col))
+    """``max(||P 1 - a||_1, ||P^T 1 - b||_1)`` over the batch: the balanced stopping rule."""
+    row = (plan.sum(dim=-1) - a).abs().sum(-1)
+    col = (plan.sum(dim=-2) - b).abs().sum(-1)
+    return float(torch.maximum(row, col).max())
 
 
-def _kernel(alpha: torch.Tensor, beta: torch.Tensor, cost_scaled: torch.Tensor, floor: float):
-    exponent = alpha[:, None] + beta[None, :] - cost_scaled
-    return exponent.clamp_(min=floor).exp_()
+def half_step(log_weights: torch.Tensor, lse: torch.Tensor, exponent: float) -> torch.Tensor:
+    """The exact update ``log w - phi * LSE`` of one side's log-potential."""
+    return log_weights - lse if exponent == 1.0 else log_weights - exponent * lse
+
+
+def lse_rows(beta: torch.Tensor, cost_scaled: torch.Tensor) -> torch.Tensor:
+    """``LSE_j(beta_j - C_ij)`` for every row i (batched)."""
+    return torch.logsumexp(beta[..., None, :] - cost_scaled, dim=-1)
+
+
+def lse_cols(alpha: torch.Tensor, cost_scaled: torch.Tensor) -> torch.Tensor:
+    """``LSE_i(alpha_i - C_ij)`` for every column j (batched)."""
+    return torch.logsumexp(alpha[..., :, None] - cost_scaled, dim=-2)
+
+
+def _kernel(alpha, beta, cost_scaled, floor: float, forbidden: torch.Tensor | None):
+    exponent = alpha[..., :, None] + beta[..., None, :] - cost_scaled
+    kernel = exponent.clamp_(min=floor).exp_()
+    return kernel if forbidden is None else kernel.masked_fill_(forbidden, 0.0)
+
+
+def _scaling(
+    weights: torch.Tensor, product: torch.Tensor, absorbed: torch.Tensor, exponent: float
+) -> torch.Tensor:
+    """New scaling ``u`` with ``alpha + log u = log w - phi * LSE``, where the current
+    ``LSE = log(K v) - alpha`` (``K v = product``): ``w / (K v)`` when balanced."""
+    if exponent == 1.0:
+        return weights / product
+    return torch.exp(weights.log() - exponent * product.log() + (exponent - 1.0) * absorbed)
 
 
 def log_stabilized_sinkhorn(
@@ -65,42 +102,55 @@ def log_stabilized_sinkhorn(
     *,
     tol: float,
     max_iter: int,
+    exponents: tuple[float, float] = (1.0, 1.0),
+    init: torch.Tensor | None = None,
+    forbidden: torch.Tensor | None = None,
+    monitor: Monitor | None = None,
     check_every: int = 10,
 ) -> ScalingResult:
-    """Sinkhorn iterations until ``marginal_error <= tol`` (checked every ``check_every``).
+    """Sinkhorn iterations until the marginal error is ``<= tol`` (checked every
+    ``check_every``) for every problem of the batch.
 
+    The marginal error is ``max(||r - r'||_1, ||c - c'||_1)`` with ``r, c`` the plan's marginals
+    and ``r', c'`` those the next update would give: ``r' = a, c' = b`` when balanced.
     One iteration is one update of both potentials; the first one is an exact log-sum-exp
-    update (so any cost scale starts safely), the others are matrix-vector scalings.
+    update from ``init`` (the log-potential ``alpha``, zero by default), so any cost scale and
+    any warm start begin safely; the others are matrix-vector scalings.
     """
+    phi_a, phi_b = exponents
     floor = exponent_floor(cost_scaled.dtype)
     bound = math.exp(-0.25 * floor)  # absorb when u or v leaves [1/bound, bound]
     log_a, log_b = a.log(), b.log()
-    beta = torch.zeros_like(b)
-    alpha = log_a - torch.logsumexp(beta[None, :] - cost_scaled, dim=1)
-    beta = log_b - torch.logsumexp(alpha[:, None] - cost_scaled, dim=0)
-    kernel = _kernel(alpha, beta, cost_scaled, floor)
+    alpha = torch.zeros_like(a) if init is None else init
+    beta = half_step(log_b, lse_cols(alpha, cost_scaled), phi_b)
+    alpha = half_step(log_a, lse_rows(beta, cost_scaled), phi_a)
+    kernel = _kernel(alpha, beta, cost_scaled, floor, forbidden)
     u, v = torch.ones_like(a), torch.ones_like(b)
     history: list[float] = []
     err = math.inf
     n_iter = 1
     while True:
-        kv = kernel @ v
+        kv = (kernel @ v[..., None])[..., 0]
+        u_next = _scaling(a, kv, alpha, phi_a)
         if n_iter % check_every == 0 or n_iter >= max_iter:
-            ktu = kernel.T @ u
-            row = (u * kv - a).abs().sum()
-            col = (v * ktu - b).abs().sum()
-            err = float(torch.maximum(row, col))
+            ktu = (u[..., None, :] @ kernel)[..., 0, :]
+            v_next = _scaling(b, ktu, beta, phi_b)
+            row = ((u - u_next) * kv).abs().sum(-1)
+            col = ((v - v_next) * ktu).abs().sum(-1)
+            err = float(torch.maximum(row, col).max())
             history.append(err)
+            if monitor is not None:
+                monitor(n_iter, err)
             if err <= tol or n_iter >= max_iter or not math.isfinite(err):
                 break
-        u = a / kv
-        v = b / (kernel.T @ u)
+        u = u_next
+        v = _scaling(b, (u[..., None, :] @ kernel)[..., 0, :], beta, phi_b)
         n_iter += 1
         spread = torch.stack([u.max(), v.max(), 1.0 / u.min(), 1.0 / v.min()]).max()
         if float(spread) > bound:  # one host sync per iteration
             alpha = alpha + u.log()
             beta = beta + v.log()
-            kernel = _kernel(alpha, beta, cost_scaled, floor)
+            kernel = _kernel(alpha, beta, cost_scaled, floor, forbidden)
             u, v = torch.ones_like(a), torch.ones_like(b)
     alpha = alpha + u.log()
     beta = beta + v.log()
