@@ -48,23 +48,19 @@ def _softsignum_settings() -> list[dict[str, Any]]:
 def _muon_settings() -> list[dict[str, Any]]:
     return [
         {},
-        {"lr": 0.01},
         {"lr": torch.tensor(0.001)},
         {"weight_decay": 0.2},
-        {"momentum": 0.8, "nesterov": False},
-        {"ns_steps": 6},
+        {"momentum": 0.8, "nesterov": False, "ns_steps": 6},
         {"ns_coefficients": (3.4, -4.7, 2.0)},
         {"ns_coefficients": "polar_express"},
         {"adjust_lr_fn": "match_rms_adamw", "lr": 1e-3},
-        {"ns_dtype": "float32"},
-        {"maximize": True},
+        {"maximize": True, "ns_dtype": "float32"},
     ]
 
 
 def _softmuon_settings() -> list[dict[str, Any]]:
     return [
         SOFT,
-        {**SOFT, "lr": 0.01},
         {**SOFT, "lr": torch.tensor(0.001)},
         {**SOFT, "weight_decay": 0.2},
         {**SOFT, "ns_coefficients": "polar_express"},
