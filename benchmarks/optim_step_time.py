@@ -1,14 +1,20 @@
-"""Optimizer step time and state memory on the parameters of character GPTs (CPU or CUDA).
+"""Optimizer step time against the best peers, with the physical floor beside it (CPU or CUDA).
 
-Every ratio is against a reference timed in the same process on the same parameters and
-gradients: SoftSignum vs ``torch.optim.AdamW(foreach=True)`` (target <= 1.0x); our Muon vs
-``torch.optim.Muon`` (<= 0.1x) and vs a plain float32 five-step Newton–Schulz Muon written
-here (<= 1.1x); SoftMuon in its transition vs that plain Muon (<= 1.5x). Muon-type methods are
-timed on the matrices only (``torch.optim.Muon`` takes 2-D parameters only). Also: the
-Newton–Schulz FLOP rate as a fraction of the float32 matmul rate measured here, and optimizer
-state bytes per parameter.
+On the parameters (fixed random gradients) of a character GPT, every ratio is against a peer
+timed in the same process, interleaved with it, at each thread count asked for:
 
-    python -m benchmarks.optim_step_time [--sets small,large] [--json F] [--markdown F]
+* Signum and SoftSignum (mid-transition) against ``torch.optim.AdamW(fused=True)``, the AdamW
+  users pick (target <= 1.0x), and against the **floor**: the bytes a step must move at the
+  memory bandwidth of ``a += b`` measured in the same run (SoftSignum and Signum: 5 words per
+  parameter — read parameter, gradient, momentum; write parameter, momentum; fused AdamW: 7);
+* our Muon (``ns_dtype="auto"``) against ``torch.optim.Muon`` (target <= 0.8x), on the hidden
+  matrices only (torch's Muon takes 2-D parameters only), and SoftMuon mid-transition against
+  our Muon (target <= 1.25x); the dtype "auto" chose is printed;
+* with ``--ddp``: the Muon step of 2 gloo processes (1 thread each) sharing the matrices
+  (``distributed_mesh``) against the single-process step at 1 thread (target <= 0.75x).
+
+    python -m benchmarks.optim_step_time [--sets small,large] [--threads 1,2] [--ddp]
+                                         [--json F] [--markdown F]
 """
 
 from __future__ import annotations
@@ -16,62 +22,28 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from tabulate import tabulate
 from torch import Tensor
 
+from theoropt.bench.spawn import run_distributed
 from theoropt.optim import Muon, Signum, SoftMuon, SoftSignum
-from theoropt.optim.matrix_functions import QUINTIC_COEFFICIENTS, newton_schulz_polar
+from theoropt.optim.fused import use_fused
 from theoropt.optim.models import CharGPT, GPTConfig
-from theoropt.optim.soft_maps import TanhMap
+from theoropt.optim.precision import auto_matmul_dtype
 
 SETS = {
     "small": GPTConfig(vocab_size=65, context=256, n_layer=4, n_head=8, d_model=256),
     "large": GPTConfig(vocab_size=65, context=512, n_layer=6, n_head=6, d_model=384),
 }
-
-
-class ExactTanhMap(TanhMap):
-    """``torch.tanh`` itself: the alternative to the sigmoid form, timed for the decision."""
-
-    gain = 1.0
-    offset = 0.0
-
-    def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
-        torch._foreach_tanh_(tensors)
-
-    def prefactor(self, scale: float) -> float:
-        return scale
-
-
-class PlainMuon(torch.optim.Optimizer):
-    """Reference Muon: per-matrix float32 quintic Newton–Schulz, five steps, Nesterov EMA."""
-
-    def __init__(self, params, lr: float = 0.02, momentum: float = 0.95) -> None:
-        super().__init__(params, dict(lr=lr, momentum=momentum))
-
-    @torch.no_grad()
-    def step(self) -> None:
-        a, b, c = QUINTIC_COEFFICIENTS
-        for group in self.param_groups:
-            for p in group["params"]:
-                state = self.state[p]
-                if "m" not in state:
-                    state["m"] = p.grad.clone()
-                state["m"].lerp_(p.grad, 1 - group["momentum"])
-                X = p.grad.lerp(state["m"], group["momentum"]).float()
-                transposed = X.shape[0] > X.shape[1]
-                X = X.T if transposed else X
-                X = X / (X.norm() + 1e-7)
-                for _ in range(5):
-                    A = X @ X.T
-                    X = a * X + (b * A + c * A @ A) @ X
-                X = X.T if transposed else X
-                p.add_(X, alpha=-group["lr"] * max(1.0, p.shape[0] / p.shape[1]) ** 0.5)
+WORDS = {"AdamW": 7, "sign": 5}
+"""Words moved per parameter per step by a one-pass implementation (the floor)."""
 
 
 def make_params(config: GPTConfig, device: torch.device, matrices_only: bool) -> list[Tensor]:
@@ -88,10 +60,18 @@ def make_params(config: GPTConfig, device: torch.device, matrices_only: bool) ->
     return params
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""``wall``: elapsed time. ``cpu``: CPU time of this process (all its threads), for runs with
+one thread on a shared machine, where waiting for a core would count as wall time."""
+
+
 def time_interleaved(
-    steps: dict[str, Callable[[], None]], device: torch.device, reps: int
+    steps: dict[str, Callable[[], object]],
+    device: torch.device,
+    reps: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
-    """Best wall time (ms) of each callable, timed in interleaved rounds after one warm-up call.
+    """Best time (ms) of each callable, timed in interleaved rounds after one warm-up call.
 
     Interleaving exposes every method to the same machine load; the best of ``reps`` rounds is
     the time least disturbed by other processes.
@@ -99,15 +79,29 @@ def time_interleaved(
     best = dict.fromkeys(steps, math.inf)
     for round_ in range(reps + 1):
         for name, step in steps.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
+            _synchronize(device)
+            start = clock()
             step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            _synchronize(device)
             if round_:  # round 0 is the warm-up
-                best[name] = min(best[name], 1e3 * (time.perf_counter() - start))
+                best[name] = min(best[name], 1e3 * (clock() - start))
     return best
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def memory_bandwidth(
+    device: torch.device, numel: int, reps: int, clock: Callable[[], float]
+) -> float:
+    """Bytes per second of ``a += b`` on float32 buffers of ``numel`` entries (3 words moved:
+    unlike a copy, whose stores also read their destination first, it moves what it counts)."""
+    a = torch.randn(numel, device=device)
+    b = torch.randn_like(a)
+    ms = time_interleaved({"a += b": lambda: a.add_(b)}, device, reps, clock)["a += b"]
+    return 3 * 4 * numel / (ms / 1e3)
 
 
 def state_bytes_per_param(optimizer: torch.optim.Optimizer, params: list[Tensor]) -> float:
@@ -115,35 +109,17 @@ def state_bytes_per_param(optimizer: torch.optim.Optimizer, params: list[Tensor]
         t.numel() * t.element_size()
         for state in optimizer.state.values()
         for t in state.values()
-        if isinstance(t, Tensor)
+        if isinstance(t, Tensor) and t.ndim > 0
     )
     return total / sum(p.numel() for p in params)
 
 
-def ns_flops(params: list[Tensor], steps: int = 5) -> float:
-    """Multiply-add FLOPs of ``steps`` quintic steps on every matrix (smaller side n)."""
-    total = 0.0
-    for p in params:
-        n, m = sorted(p.shape[:2])
-        total += steps * (4 * n * n * m + 2 * n**3)
-    return total
-
-
-def matmul_rate(device: torch.device, reps: int) -> float:
-    """Float32 matmul FLOP/s on 1024 x 1024 matrices (the 'peak' of this run)."""
-    x = torch.randn(1024, 1024, device=device)
-    ms = time_interleaved({"matmul": lambda: x @ x}, device, 2 * reps)["matmul"]
-    return 2 * 1024**3 / (ms / 1e3)
-
-
-def soft_muon_at(matrices: list[Tensor], position: int) -> Callable[[], None]:
-    """A SoftMuon step at transition step ``position`` of 100 (schedule fitted beforehand)."""
-    optimizer = SoftMuon(
-        [{"params": matrices, "use_muon": True}], total_steps=200, sign_fraction=0.5
-    )
+def soft_at(optimizer_cls, params, position: int, **settings) -> Callable[[], None]:
+    """A step of a soft method at transition step ``position`` of 100 (schedule fitted first)."""
+    optimizer = optimizer_cls(params, total_steps=200, sign_fraction=0.5, **settings)
     group = optimizer.param_groups[0]
     group["step"] = 100
-    optimizer.step()  # fits the schedule (one SVD per matrix), not timed
+    optimizer.step()  # fits the schedule, not timed
 
     def step() -> None:
         group["step"] = 100 + position
@@ -153,160 +129,194 @@ def soft_muon_at(matrices: list[Tensor], position: int) -> Callable[[], None]:
     return step
 
 
-def bench_set(name: str, device: torch.device, reps: int, torch_muon_reps: int) -> list[dict]:
-    """Rows of the table for one parameter set."""
-    rows: list[dict] = []
+def row(label, ms, reference, ref_ms, target=None, state=math.nan, floor=math.nan, note=""):
+    ratio = ms / ref_ms
+    return dict(
+        method=label,
+        ms=ms,
+        reference=reference,
+        ratio=ratio,
+        target=target,
+        met=(ratio <= target) if target else None,
+        floor_ms=floor,
+        state_bytes_per_param=state,
+        note=note,
+    )
 
-    def record(method, reference, ms, ref_ms, target, state=math.nan, note=""):
-        ratio = ms / ref_ms
-        rows.append(
-            dict(
-                set=name,
-                method=method,
-                reference=reference,
-                ms=ms,
-                ratio=ratio,
-                target=target,
-                met=(ratio <= target) if target else None,
-                state_bytes_per_param=state,
-                note=note,
-            )
-        )
 
-    # Elementwise optimizers on every parameter.
-    params = make_params(SETS[name], device, matrices_only=False)
-    elementwise = {
-        "torch AdamW (foreach)": torch.optim.AdamW(params, lr=1e-3, foreach=True),
-        "Signum": Signum(params, lr=1e-3),
-        "SoftSignum (transition)": SoftSignum(params, total_steps=2, sign_fraction=0.5),
-        "SoftSignum, torch.tanh": SoftSignum(
-            params, total_steps=2, sign_fraction=0.5, soft_map=ExactTanhMap()
-        ),
-        "SoftSignum, algebraic": SoftSignum(
-            params, total_steps=2, sign_fraction=0.5, soft_map="algebraic"
-        ),
-        "SoftSignum, per-tensor path": SoftSignum(
-            params, total_steps=2, sign_fraction=0.5, foreach=False
-        ),
-    }
-    for optimizer in elementwise.values():
-        optimizer.step()  # SoftSignum: past its single sign step
-    fit_start = time.perf_counter()
-    elementwise["SoftSignum (transition)"].step()  # the first transition step fits the schedule
-    fit_ms = 1e3 * (time.perf_counter() - fit_start)
-    # Elementwise steps take milliseconds: many more rounds make their best time stable.
-    times = time_interleaved({k: o.step for k, o in elementwise.items()}, device, 8 * reps)
-    adamw_ms = times["torch AdamW (foreach)"]
+def bench_elementwise(
+    config: GPTConfig, device: torch.device, reps: int, clock: Callable[[], float]
+) -> list[dict]:
+    """Signum / SoftSignum (default and multi-tensor paths) against fused and foreach AdamW,
+    with the bandwidth floor."""
+    params = make_params(config, device, matrices_only=False)
     count = sum(p.numel() for p in params)
-    for label, optimizer in elementwise.items():
-        target = 1.0 if label == "SoftSignum (transition)" else None
-        reference = "-" if label.startswith("torch") else "AdamW"
-        note = f"{count / 1e6:.2f} M parameters" if reference == "-" else ""
-        state = state_bytes_per_param(optimizer, params)
-        record(label, reference, times[label], adamw_ms, target, state, note)
-
-    record(
-        "SoftSignum, first transition step",
-        "AdamW",
-        fit_ms,
-        adamw_ms,
-        None,
-        note="once per run: median of all momentum entries + schedule",
-    )
-
-    # Muon-type optimizers on the hidden matrices.
-    matrices = make_params(SETS[name], device, matrices_only=True)
-    plain = PlainMuon(matrices)
-    ours = Muon([{"params": matrices, "use_muon": True}])
-    mid, first = soft_muon_at(matrices, 50), soft_muon_at(matrices, 0)
-    stacks: dict[tuple[int, ...], list[Tensor]] = {}
-    for p in matrices:
-        stacks.setdefault(tuple(p.shape), []).append(p.grad)
-    batched = [torch.stack(g) for g in stacks.values()]
-
-    def newton_schulz_only() -> None:
-        for stack in batched:
-            newton_schulz_polar(stack, 5, dtype=torch.float32)
-
-    times = time_interleaved(
-        {
-            "plain": plain.step,
-            "ours": ours.step,
-            "mid": mid,
-            "first": first,
-            "ns": newton_schulz_only,
-        },
-        device,
-        reps,
-    )
-    plain_ms, muon_ms = times["plain"], times["ours"]
-    record(
-        "plain float32 Muon (5 NS steps)",
-        "-",
-        plain_ms,
-        plain_ms,
-        None,
-        state_bytes_per_param(plain, matrices),
-        f"{len(matrices)} matrices",
-    )
-    record(
-        "Muon (ours)", "plain Muon", muon_ms, plain_ms, 1.1, state_bytes_per_param(ours, matrices)
-    )
-    for label, key, target in (
-        ("SoftMuon (mid-transition)", "mid", 1.5),
-        ("SoftMuon (first transition step)", "first", None),
-    ):
-        optimizer = (mid if key == "mid" else first).optimizer
-        record(
-            label,
-            "plain Muon",
-            times[key],
-            plain_ms,
-            target,
-            state_bytes_per_param(optimizer, matrices),
-            f"tau = {optimizer.temperatures()[0]:.3g}",
-        )
-    if torch_muon_reps > 0:
-        reference = torch.optim.Muon(matrices, lr=0.02)
-        torch_ms = time_interleaved({"torch": reference.step}, device, torch_muon_reps)["torch"]
-        record(
-            "Muon (ours)",
-            "torch.optim.Muon",
-            muon_ms,
-            torch_ms,
-            0.1,
-            state_bytes_per_param(ours, matrices),
-            f"torch.optim.Muon: {torch_ms:.0f} ms",
-        )
-    rate = ns_flops(matrices) / (times["ns"] / 1e3)
-    peak = matmul_rate(device, reps)
+    path = "fused" if use_fused(None, None, params, "") else "foreach"
+    optimizers: dict[str, torch.optim.Optimizer] = {
+        "torch AdamW (fused)": torch.optim.AdamW(params, lr=1e-3, fused=True),
+        "torch AdamW (foreach)": torch.optim.AdamW(params, lr=1e-3, foreach=True),
+        f"Signum (default: {path})": Signum(params, lr=1e-3),
+        "Signum (foreach)": Signum(params, lr=1e-3, foreach=True),
+    }
+    steps: dict[str, Callable[[], object]] = {label: o.step for label, o in optimizers.items()}
+    compile_started = clock()
+    soft = {
+        f"SoftSignum (default: {path})": soft_at(SoftSignum, params, 50),
+        "SoftSignum (foreach)": soft_at(SoftSignum, params, 50, foreach=True),
+        f"SoftSignum, algebraic map ({path})": soft_at(
+            SoftSignum, params, 50, soft_map="algebraic"
+        ),
+        "SoftSignum, per-tensor loop": soft_at(SoftSignum, params, 50, foreach=False),
+    }
+    steps |= soft
+    optimizers |= {label: step.optimizer for label, step in soft.items()}
+    for step in steps.values():  # compiles the fused kernels of both phases
+        step()
+    setup_s = clock() - compile_started
+    # Elementwise steps take milliseconds: many more rounds make their best time stable.
+    times = time_interleaved(steps, device, 8 * reps, clock)
+    bandwidth = memory_bandwidth(device, count, 8 * reps, clock)
+    reference = times["torch AdamW (fused)"]
+    rows = []
+    for label, ms in times.items():
+        words = WORDS["AdamW"] if label.startswith("torch") else WORDS["sign"]
+        floor = 1e3 * words * 4 * count / bandwidth
+        target = 1.0 if "default" in label else None
+        note = ""
+        if label == "torch AdamW (fused)":
+            note = f"{count / 1e6:.2f} M parameters"
+        elif label.startswith("SoftSignum (default: fused"):
+            note = f"set-up incl. compiling: {setup_s:.0f} s"
+        state = state_bytes_per_param(optimizers[label], params)
+        rows.append(row(label, ms, "AdamW fused", reference, target, state, floor, note))
     rows.append(
-        dict(
-            set=name,
-            method="Newton–Schulz FLOP rate",
-            reference="matmul 1024^3",
-            ms=times["ns"],
-            ratio=rate / peak,
-            target=None,
-            met=None,
-            state_bytes_per_param=math.nan,
-            note=f"{rate / 1e9:.1f} vs {peak / 1e9:.1f} GFLOP/s",
+        row(
+            "a += b (bandwidth)",
+            1e3 * 12 * count / bandwidth,
+            "AdamW fused",
+            reference,
+            note=f"{bandwidth / 1e9:.1f} GB/s: floor = words x 4 B x params / this",
         )
     )
     return rows
 
 
+def bench_matrices(
+    config: GPTConfig,
+    device: torch.device,
+    reps: int,
+    torch_muon_reps: int,
+    clock: Callable[[], float],
+) -> list[dict]:
+    """Our Muon (each precision) and SoftMuon against torch.optim.Muon, on the matrices."""
+    matrices = make_params(config, device, matrices_only=True)
+    auto = auto_matmul_dtype(device)
+    ours = {
+        f"Muon (auto: {str(auto).removeprefix('torch.')})": Muon(matrices).step,
+        "Muon, float32": Muon(matrices, ns_dtype="float32").step,
+        "Muon, bfloat16": Muon(matrices, ns_dtype="bfloat16").step,
+        "SoftMuon (mid-transition)": soft_at(SoftMuon, matrices, 50),
+        "SoftMuon (first transition step)": soft_at(SoftMuon, matrices, 0),
+    }
+    times = time_interleaved(ours, device, reps, clock)
+    muon_label = next(iter(ours))
+    muon_ms = times[muon_label]
+    rows = [row(muon_label, muon_ms, "Muon (auto)", muon_ms, note=f"{len(matrices)} matrices")]
+    for label in ("Muon, float32", "Muon, bfloat16"):
+        rows.append(row(label, times[label], "Muon (auto)", muon_ms))
+    for label, target in (
+        ("SoftMuon (mid-transition)", 1.25),
+        ("SoftMuon (first transition step)", None),
+    ):
+        tau = ours[label].optimizer.temperatures()[0]
+        rows.append(row(label, times[label], "Muon (auto)", muon_ms, target, note=f"tau={tau:.3g}"))
+    if torch_muon_reps > 0:
+        reference = torch.optim.Muon(matrices, lr=0.02)
+        both = time_interleaved(
+            {"torch": reference.step, "ours": ours[muon_label]}, device, torch_muon_reps, clock
+        )
+        rows.append(
+            row(
+                muon_label,
+                both["ours"],
+                "torch.optim.Muon",
+                both["torch"],
+                0.8,
+                note=f"torch.optim.Muon (bfloat16): {both['torch']:.0f} ms",
+            )
+        )
+    return rows
+
+
+def _ddp_muon_steps(
+    rank: int, world: int, config: GPTConfig, reps: int, clock_name: str
+) -> dict[str, float]:
+    """Per-step time of Muon on every matrix, with and without sharing (max over the ranks)."""
+    clock = CLOCKS[clock_name]
+    matrices = make_params(config, torch.device("cpu"), matrices_only=True)
+    optimizers = {
+        "shared": Muon(matrices, distributed_mesh=dist.group.WORLD),
+        "every rank all": Muon(matrices),
+    }
+    best = dict.fromkeys(optimizers, math.inf)
+    for round_ in range(reps + 1):
+        for name, optimizer in optimizers.items():
+            dist.barrier()
+            start = clock()
+            optimizer.step()
+            elapsed = torch.tensor(clock() - start)
+            dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+            if round_:
+                best[name] = min(best[name], 1e3 * float(elapsed))
+    return best
+
+
+def bench_ddp(config: GPTConfig, reps: int, clock_name: str) -> list[dict]:
+    """2 gloo processes of 1 thread sharing Muon's matrices, against 1 process of 1 thread.
+
+    With the ``cpu`` clock each rank counts its own CPU time (its share of the work and the
+    packing, not the time it waits for the other rank), the fair measure on a machine with
+    fewer free cores than ranks; the ``wall`` clock includes the exchange."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    matrices = make_params(config, torch.device("cpu"), matrices_only=True)
+    steps = {"muon": Muon(matrices).step}
+    single = time_interleaved(steps, torch.device("cpu"), reps, CLOCKS[clock_name])["muon"]
+    torch.set_num_threads(threads)
+    ranks = run_distributed(_ddp_muon_steps, 2, config, reps, clock_name)
+    return [
+        row("Muon, 1 process, 1 thread", single, "1 process", single),
+        row(
+            "Muon, 2 DDP ranks sharing (distributed_mesh)",
+            ranks[0]["shared"],
+            "1 process",
+            single,
+            0.75,
+            note="per rank, 1 thread each, slowest rank",
+        ),
+        row(
+            "Muon, 2 DDP ranks, each all matrices",
+            ranks[0]["every rank all"],
+            "1 process",
+            single,
+        ),
+    ]
+
+
 def to_markdown(rows: list[dict]) -> str:
-    headers = ["set", "method", "ms/step", "ratio", "vs", "target", "met", "state B/param", "note"]
+    headers = ["set", "threads", "method", "ms/step", "ratio", "vs", "target", "met", "floor ms"]
+    headers += ["state B/param", "note"]
     table = [
         [
             r["set"],
+            r["threads"],
             r["method"],
             f"{r['ms']:.2f}",
             f"{r['ratio']:.3f}",
             r["reference"],
             f"<= {r['target']}" if r["target"] else "",
             {True: "yes", False: "NO", None: ""}[r["met"]],
+            "" if math.isnan(r["floor_ms"]) else f"{r['floor_ms']:.2f}",
             "" if math.isnan(r["state_bytes_per_param"]) else f"{r['state_bytes_per_param']:.1f}",
             r["note"],
         ]
@@ -315,36 +325,71 @@ def to_markdown(rows: list[dict]) -> str:
     return tabulate(table, headers=headers, tablefmt="github")
 
 
+def machine() -> str:
+    """The processor this run measured (the docs must say which machine a number is from)."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="small,large", help="comma-separated: small, large")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--reps", type=int, default=5, help="timed steps per method")
     parser.add_argument(
-        "--torch-muon-reps",
-        type=int,
-        default=1,
-        help="timed torch.optim.Muon steps (slow on CPU; 0 skips it)",
+        "--sets", default="small,large", help="comma-separated: small, large (empty: none)"
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated")
+    parser.add_argument("--reps", type=int, default=5, help="timed rounds per method")
+    parser.add_argument(
+        "--torch-muon-reps", type=int, default=2, help="timed torch.optim.Muon steps (0 skips)"
     )
     parser.add_argument(
         "--torch-muon-sets",
         default="small",
-        help="sets on which torch.optim.Muon is timed (minutes per step on CPU)",
+        help="sets on which torch.optim.Muon is timed (seconds per step on a CPU without bf16)",
+    )
+    parser.add_argument("--ddp", action="store_true", help="also time 2 DDP ranks (CPU, gloo)")
+    parser.add_argument(
+        "--clock",
+        choices=list(CLOCKS),
+        default="wall",
+        help="wall: elapsed time; cpu: process CPU time (1 thread on a shared machine)",
     )
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
     parser.add_argument("--markdown", type=Path, help="write the table as Markdown")
     args, _ = parser.parse_known_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    rows = []
-    for name in args.sets.split(","):
-        name = name.strip()
-        torch_reps = args.torch_muon_reps if name in args.torch_muon_sets.split(",") else 0
-        rows += bench_set(name, device, args.reps, torch_reps)
-        print(to_markdown([r for r in rows if r["set"] == name]), flush=True)
-    header = f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    rows: list[dict] = []
+    thread_counts = [int(t) for t in args.threads.split(",")] if device.type == "cpu" else [0]
+    for threads in thread_counts:
+        if threads:
+            torch.set_num_threads(threads)
+            torch._dynamo.reset()  # inductor CPU kernels keep the thread count of their build
+        for name in (s.strip() for s in args.sets.split(",") if s.strip()):
+            torch_reps = args.torch_muon_reps if name in args.torch_muon_sets.split(",") else 0
+            clock = CLOCKS[args.clock]
+            new = bench_elementwise(SETS[name], device, args.reps, clock)
+            new += bench_matrices(SETS[name], device, args.reps, torch_reps, clock)
+            for r in new:
+                r.update(set=name, threads=threads or "-")
+            print(to_markdown(new), flush=True)
+            rows += new
+    if args.ddp:
+        new = bench_ddp(SETS["small"], args.reps, args.clock)
+        for r in new:
+            r.update(set="small", threads=1)
+        print(to_markdown(new), flush=True)
+        rows += new
+    header = f"{machine()}; device {device}; torch {torch.__version__}; {args.clock} clock"
+    if device.type == "cuda":
+        header += f"; {torch.cuda.get_device_name(device)}"
+    header += f"; ns_dtype auto -> {auto_matmul_dtype(device)}"
     text = header + "\n\n" + to_markdown(rows)
     print("\n" + text)
     if args.json:

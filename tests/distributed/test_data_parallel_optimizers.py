@@ -1,5 +1,9 @@
 """SoftSignum and SoftMuon under DDP and FSDP2 (2 gloo ranks) against one process.
 
+SoftMuon also runs under DDP with ``distributed_mesh`` (``ddp-sharded``): each rank
+orthogonalises only its share of the matrices and the results are exchanged; the same checks
+apply, and the sharded run must equal the unsharded DDP run.
+
 After 4 steps (sign phase) and 8 steps (transition: 5 sign + 3 soft steps), the parameters of
 a 2-rank run on the halves of each global batch are compared with one process on the whole
 batch, whose gradient is the mean of the two halves' gradients (what data parallelism
@@ -28,6 +32,7 @@ CHECKPOINTS = (4, 8)
 CASES = [(opt, wrapper) for opt in ("softsignum", "softmuon") for wrapper in ("ddp", "fsdp")]
 # the authors' options under FSDP2 (their own code paths: a norm reduced over shards, bfloat16)
 CASES += [("softsignum-normalized", "fsdp"), ("softmuon-paper", "fsdp")]
+CASES.append(("softmuon", "ddp-sharded"))  # distributed_mesh: the ranks share the matrices
 WORLD = 2
 
 
@@ -109,3 +114,16 @@ def test_sharded_checkpoint_resumes_the_same_trajectory(case):
         for name, value in uninterrupted["params"].items():
             torch.testing.assert_close(resumed["params"][name], value, rtol=0, atol=0)
     assert any(name.endswith(".metadata") for name in ranks[0]["checkpoint_files"])
+
+
+def test_sharded_ddp_equals_unsharded_ddp_and_shares_the_work(all_ranks):
+    """With distributed_mesh each rank orthogonalises half of the (two, equally costly)
+    matrices per step, and the parameters equal the DDP run that computes all of them."""
+    for rank in all_ranks:
+        sharded, plain = rank["softmuon", "ddp-sharded"], rank["softmuon", "ddp"]
+        assert sharded["orthogonalised"] == [1] * max(CHECKPOINTS)
+        assert sharded["copy_shares_the_group"]
+        for got, want in zip(sharded["snapshots"], plain["snapshots"], strict=True):
+            assert got["temperatures"] == want["temperatures"]
+            for name, value in want["params"].items():
+                torch.testing.assert_close(got["params"][name], value, rtol=1e-6, atol=1e-7)

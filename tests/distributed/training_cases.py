@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,8 @@ def batches(steps: int) -> list[torch.Tensor]:
     return [torch.randint(0, VOCAB, (BATCH, LENGTH + 1), generator=generator) for _ in range(steps)]
 
 
-def make_optimizer(name: str, model: nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(name: str, model: nn.Module, mesh=None) -> torch.optim.Optimizer:
+    """``mesh``: the process group that shares out SoftMuon's matrices (DDP work sharding)."""
     if name.startswith("softsignum"):
         return SoftSignum(
             model.parameters(),
@@ -68,6 +70,7 @@ def make_optimizer(name: str, model: nn.Module) -> torch.optim.Optimizer:
         sign_fraction=SIGN_FRACTION,
         soft_polar_dtype=torch.float64,
         ns_tol=1e-10,
+        distributed_mesh=mesh,
     )
 
 
@@ -130,7 +133,7 @@ def single_process(
 
 
 def _wrap(model: nn.Module, wrapper: str) -> nn.Module:
-    if wrapper == "ddp":
+    if wrapper in ("ddp", "ddp-sharded"):
         return DistributedDataParallel(model)
     for module in (model.up, model.down, model.head):
         fully_shard(module)
@@ -154,8 +157,11 @@ def distributed(
     """
     share = slice(rank * BATCH // world, (rank + 1) * BATCH // world)
     data = [ids[share] for ids in batches(max(checkpoints))]
+    mesh = dist.group.WORLD if wrapper == "ddp-sharded" else None
     model = _wrap(make_model(), wrapper)
-    optimizer = make_optimizer(optimizer_name, model)
+    optimizer = make_optimizer(optimizer_name, model, mesh)
+    if mesh is not None:
+        optimizer._orthogonalise = _counting(optimizer._orthogonalise, counts := [])
     snapshots, done = [], 0
     for k in checkpoints:
         train_steps(model, optimizer, data[done:k])
@@ -166,7 +172,7 @@ def distributed(
         snapshots.append(snapshot(model, optimizer))
     dist.barrier()
     resumed_model = _wrap(make_model(), wrapper)
-    resumed_optimizer = make_optimizer(optimizer_name, resumed_model)
+    resumed_optimizer = make_optimizer(optimizer_name, resumed_model, mesh)
     model_state, optim_state = get_state_dict(resumed_model, resumed_optimizer)
     state = {"model": model_state, "optim": optim_state}
     dcp.load(state, checkpoint_id=folder)
@@ -181,7 +187,24 @@ def distributed(
         "snapshots": snapshots,
         "resumed": snapshot(resumed_model, resumed_optimizer),
         "checkpoint_files": sorted(p.name for p in Path(folder).iterdir()),
+        "orthogonalised": counts if mesh is not None else None,
+        "copy_shares_the_group": _copy_shares_the_group(optimizer) if mesh is not None else None,
     }
+
+
+def _copy_shares_the_group(optimizer) -> bool:
+    """A deep copy of a work-sharing optimizer uses the same process group (not a copy)."""
+    return copy.deepcopy(optimizer)._distributed_group.value is optimizer._distributed_group.value
+
+
+def _counting(orthogonalise, counts: list[int]):
+    """``orthogonalise`` that records how many matrices each call receives."""
+
+    def counted(G, *args):
+        counts.append(G.shape[0])
+        return orthogonalise(G, *args)
+
+    return counted
 
 
 def distributed_cases(

@@ -72,6 +72,4 @@ def resume_matches_unbroken(
     train(resumed, optimizer_resumed, range(split, total))
     for a, b in zip(model.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
-    assert optimizer.param_groups[0].get("temperature") == optimizer_resumed.param_groups[0].get(
-        "temperature"
-    )
+    assert optimizer.temperatures() == optimizer_resumed.temperatures()

@@ -181,20 +181,20 @@ def test_muon_ablations_differ_from_exact_muon_in_one_setting_each():
         groups = optimizer.param_groups
         return dict(
             variant=groups[0]["variant"],
-            ns_dtype=optimizer.ns_dtype,
+            ns_dtype=groups[0]["ns_dtype"],
             eps=next(g["eps"] for g in groups if not g["use_muon"]),
         )
 
     exact = settings(optimizers["muon"])
-    assert exact == dict(variant="exact", ns_dtype=None, eps=1e-8)
-    assert settings(optimizers["muon-paper"]) == dict(variant="paper", ns_dtype=None, eps=1e-10)
+    assert exact == dict(variant="exact", ns_dtype="auto", eps=1e-8)
+    assert settings(optimizers["muon-paper"]) == dict(variant="paper", ns_dtype="auto", eps=1e-10)
     assert settings(optimizers["muon-exact+zero-start"]) == dict(
-        variant="paper", ns_dtype=torch.float32, eps=1e-8
+        variant="paper", ns_dtype="float32", eps=1e-8
     )
-    assert settings(optimizers["muon-exact+bf16"]) == {**exact, "ns_dtype": torch.bfloat16}
+    assert settings(optimizers["muon-exact+bf16"]) == {**exact, "ns_dtype": "bfloat16"}
     assert settings(optimizers["muon-exact+eps1e-10"]) == {**exact, "eps": 1e-10}
     assert settings(optimizers["muon-paper+gradient-start"]) == dict(
-        variant="exact", ns_dtype=torch.bfloat16, eps=1e-10
+        variant="exact", ns_dtype="bfloat16", eps=1e-10
     )
 
 

@@ -18,14 +18,14 @@ from tests.optim.helpers import (
 from theoropt.optim import Muon, SoftMuon, split_params
 
 
-def hand_polar(X, steps=5):
-    """Quintic Newton–Schulz written out for one matrix (float32)."""
-    a, b, c = 3.4445, -4.7750, 2.0315
+def hand_polar(X, steps=5, coefficients=((3.4445, -4.7750, 2.0315),)):
+    """Quintic Newton–Schulz written out for one matrix (float32), one triple per step."""
     transposed = X.shape[0] > X.shape[1]
     if transposed:
         X = X.T
     X = X / (X.norm() + 1e-7)
-    for _ in range(steps):
+    for k in range(steps):
+        a, b, c = coefficients[min(k, len(coefficients) - 1)]
         A = X @ X.T
         X = a * X + (b * A + c * A @ A) @ X
     return X.T if transposed else X
@@ -56,11 +56,36 @@ def streams(shapes, steps, seed=0, dtype=torch.float32):
     return start, grads
 
 
-@pytest.mark.parametrize("nesterov", [True, False])
-def test_muon_equals_hand_written_muon(nesterov):
+ADJUSTMENTS = {
+    "original": lambda rows, cols: math.sqrt(max(1.0, rows / cols)),
+    "match_rms_adamw": lambda rows, cols: 0.2 * math.sqrt(max(rows, cols)),
+}
+SCHEDULE = [(3.4445, -4.7750, 2.0315), (2.0, -1.5, 0.5), (1.875, -1.25, 0.375)]
+
+
+@pytest.mark.parametrize(
+    ("nesterov", "adjust_lr_fn", "coefficients"),
+    [
+        (True, "original", [(3.4445, -4.7750, 2.0315)]),
+        (False, "original", [(3.4445, -4.7750, 2.0315)]),
+        (True, "match_rms_adamw", [(3.4, -4.7, 2.0)]),
+        (True, "original", SCHEDULE),
+    ],
+)
+def test_muon_equals_hand_written_muon(nesterov, adjust_lr_fn, coefficients):
     start, grads = streams(MATRIX_SHAPES, 5)
     lr, beta, wd = 0.02, 0.95, 0.1
-    got, _ = run_with_grads(Muon, start, grads, lr=lr, nesterov=nesterov, weight_decay=wd)
+    got, _ = run_with_grads(
+        Muon,
+        start,
+        grads,
+        lr=lr,
+        nesterov=nesterov,
+        weight_decay=wd,
+        adjust_lr_fn=adjust_lr_fn,
+        ns_coefficients=coefficients if len(coefficients) > 1 else coefficients[0],
+        ns_dtype="float32",
+    )
     expected = [p.clone() for p in start]
     buffers = [None] * len(start)
     for step_grads in grads:
@@ -68,17 +93,50 @@ def test_muon_equals_hand_written_muon(nesterov):
             buffers[i] = g.clone() if buffers[i] is None else beta * buffers[i] + (1 - beta) * g
             u = (1 - beta) * g + beta * buffers[i] if nesterov else buffers[i]
             matrix = u.reshape(u.shape[0], -1)
-            scale = math.sqrt(max(1.0, matrix.shape[0] / matrix.shape[1]))
-            expected[i] = expected[i] * (1 - lr * wd) - lr * scale * hand_polar(matrix).view_as(u)
+            scale = ADJUSTMENTS[adjust_lr_fn](*matrix.shape)
+            update = hand_polar(matrix, coefficients=coefficients).view_as(u)
+            expected[i] = expected[i] * (1 - lr * wd) - lr * scale * update
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a.detach(), b, rtol=0, atol=1e-5)
 
 
-def test_non_matrix_parameters_follow_torch_adamw():
+@pytest.mark.parametrize("adjust_lr_fn", [None, "original", "match_rms_adamw"])
+@pytest.mark.parametrize("ns_coefficients", [(3.4445, -4.7750, 2.0315), (3.4, -4.7, 2.0)])
+def test_first_step_follows_torch_optim_muon(adjust_lr_fn, ns_coefficients):
+    """One step against ``torch.optim.Muon`` with the same knobs (both in bfloat16; torch's
+    momentum starts at zero and ours at the first gradient, a scale the normalisation removes)."""
+    shapes = [(16, 8), (8, 24), (12, 12)]
+    start, (grads,) = streams(shapes, 1, seed=3)
+    ours = [p.clone().requires_grad_() for p in start]
+    theirs = [p.clone().requires_grad_() for p in start]
+    settings = dict(lr=0.05, weight_decay=0.1, adjust_lr_fn=adjust_lr_fn)
+    settings["ns_coefficients"] = ns_coefficients
+    optimizers = [
+        Muon([{"params": ours, "use_muon": True}], ns_dtype="bfloat16", **settings),
+        torch.optim.Muon(theirs, **settings),
+    ]
+    for params, optimizer in zip((ours, theirs), optimizers, strict=True):
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.clone()
+        optimizer.step()
+    for a, b, p in zip(ours, theirs, start, strict=True):
+        scale = ADJUSTMENTS[adjust_lr_fn or "original"](*p.shape)
+        step = 0.05 * scale  # the step's size: the update has singular values near 1
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=0, atol=0.03 * step)
+        assert (a.detach() - p * (1 - 0.05 * 0.1)).abs().max() > 0.1 * step / p.shape[0] ** 0.5
+
+
+@pytest.mark.parametrize("grouping", ["split_params", "one mixed group"])
+def test_non_matrix_parameters_follow_torch_adamw(grouping):
     model, reference = tiny_model(), tiny_model()
     vectors = [p for p in model.parameters() if p.ndim < 2]
     reference_vectors = [p for p in reference.parameters() if p.ndim < 2]
-    ours = Muon(model.parameters(), adamw_lr=1e-2, adamw_betas=(0.8, 0.9), adamw_weight_decay=0.1)
+    if grouping == "split_params":
+        ours = Muon(
+            split_params(model), adamw_lr=1e-2, adamw_betas=(0.8, 0.9), adamw_weight_decay=0.1
+        )
+    else:  # the group's own lr and weight_decay reach its non-matrix parameters
+        ours = Muon(model.parameters(), lr=1e-2, weight_decay=0.1, adamw_betas=(0.8, 0.9))
     theirs = torch.optim.AdamW(reference_vectors, lr=1e-2, betas=(0.8, 0.9), weight_decay=0.1)
     for step in range(10):
         for m, opt in ((model, ours), (reference, theirs)):
@@ -146,7 +204,7 @@ def test_soft_update_is_the_svd_soft_polar_with_independent_temperature(dtype):
 
 def test_temperatures_in_range_non_increasing_and_kept_after_the_end():
     model = tiny_model()
-    optimizer = SoftMuon(model.parameters(), total_steps=20, sign_fraction=0.5)
+    optimizer = SoftMuon(split_params(model), total_steps=20, sign_fraction=0.5)
     seen = []
     for step in range(30):
         optimizer.zero_grad()
@@ -162,7 +220,7 @@ def test_temperatures_in_range_non_increasing_and_kept_after_the_end():
 @pytest.mark.parametrize("split", [4, 10, 15, 22])
 def test_resume_in_any_phase_reproduces_the_unbroken_run(split):
     def make(model):
-        return SoftMuon(model.parameters(), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3)
+        return SoftMuon(split_params(model), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3)
 
     resume_matches_unbroken(make, total=24, split=split)
 
@@ -172,7 +230,7 @@ def test_foreach_and_per_tensor_paths_agree():
     for foreach in (True, False):
         model = tiny_model()
         optimizer = SoftMuon(
-            model.parameters(),
+            split_params(model),
             total_steps=10,
             sign_fraction=0.5,
             weight_decay=0.1,
@@ -257,16 +315,16 @@ def test_vectors_in_a_muon_group_and_sparse_gradients_are_rejected():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda params: Muon(params, lr=0.02, adamw_lr=3e-3),
-        lambda params: SoftMuon(params, lr=0.02, adamw_lr=3e-3, total_steps=100),
-        lambda params: SoftMuon(
-            params, lr=0.02, adamw_lr=3e-3, total_steps=100, sign_fraction=0.5, soft_map="tanh"
+        lambda groups: Muon(groups, lr=0.02, adamw_lr=3e-3),
+        lambda groups: SoftMuon(groups, lr=0.02, adamw_lr=3e-3, total_steps=100),
+        lambda groups: SoftMuon(
+            groups, lr=0.02, adamw_lr=3e-3, total_steps=100, sign_fraction=0.5, soft_map="tanh"
         ),
     ],
 )
 def test_training_lowers_the_loss(make):
     model = tiny_model()
-    losses = train(model, make(model.parameters()), range(100))
+    losses = train(model, make(split_params(model)), range(100))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
 
 
@@ -289,7 +347,7 @@ def test_cuda_run_follows_the_cpu_run():
 
 def test_closure_and_lr_scheduler_reach_both_kinds_of_group():
     model = tiny_model()
-    optimizer = SoftMuon(model.parameters(), lr=0.02, adamw_lr=1e-3, total_steps=10)
+    optimizer = SoftMuon(split_params(model), lr=0.02, adamw_lr=1e-3, total_steps=10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5**step)
 
     def closure():

@@ -190,9 +190,9 @@ def test_adamw_part_uses_the_variants_eps_and_follows_torch_adamw():
                         p.copy_(q)
         for p, q in zip(model.parameters(), reference.parameters(), strict=True):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
-    assert Muon(tiny_model().parameters(), variant="paper", adamw_eps=1e-6).param_groups[1][
-        "eps"
-    ] == pytest.approx(1e-6)
+    plain = tiny_model().parameters  # one group without use_muon: its AdamW part's eps
+    assert Muon(plain(), variant="paper").param_groups[0]["adamw_eps"] == 1e-10
+    assert Muon(plain(), variant="paper", adamw_eps=1e-6).param_groups[0]["adamw_eps"] == 1e-6
 
 
 def test_paper_scale_of_a_convolution_kernel_comes_from_its_last_two_dims():
@@ -226,7 +226,7 @@ def test_paper_variant_rejects_settings_the_authors_do_not_have():
 def test_paper_variant_resumes_in_any_phase_bit_for_bit(split):
     def make(model):
         return SoftMuon(
-            model.parameters(), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3, variant="paper"
+            split_params(model), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3, variant="paper"
         )
 
     resume_matches_unbroken(make, total=24, split=split)
@@ -235,7 +235,7 @@ def test_paper_variant_resumes_in_any_phase_bit_for_bit(split):
 def test_paper_variant_trains_a_model():
     model = tiny_model()
     optimizer = SoftMuon(
-        model.parameters(), lr=0.02, adamw_lr=3e-3, total_steps=100, variant="paper"
+        split_params(model), lr=0.02, adamw_lr=3e-3, total_steps=100, variant="paper"
     )
     losses = []
     for step in range(100):

@@ -5,6 +5,8 @@
 """
 
 from theoropt.optim.matrix_functions import (
+    NS_SCHEDULES,
+    NewtonSchulzSchedule,
     inverse_sqrt_newton_schulz,
     newton_schulz_polar,
     soft_polar,
@@ -14,6 +16,7 @@ from theoropt.optim.matrix_functions import (
 from theoropt.optim.muon import Muon, SoftMuon
 from theoropt.optim.param_split import split_params
 from theoropt.optim.polar_variants import POLAR_VARIANTS, PolarVariant, get_polar_variant
+from theoropt.optim.precision import auto_matmul_dtype
 from theoropt.optim.sign import Signum, SoftSignum
 from theoropt.optim.soft_maps import SOFT_MAPS, AlgebraicMap, SoftMap, TanhMap, get_soft_map
 from theoropt.optim.temperature import (
@@ -23,16 +26,19 @@ from theoropt.optim.temperature import (
 )
 
 __all__ = [
+    "NS_SCHEDULES",
     "POLAR_VARIANTS",
     "SOFT_MAPS",
     "AlgebraicMap",
     "Muon",
+    "NewtonSchulzSchedule",
     "PolarVariant",
     "Signum",
     "SoftMap",
     "SoftMuon",
     "SoftSignum",
     "TanhMap",
+    "auto_matmul_dtype",
     "folded_cauchy_quantile",
     "get_polar_variant",
     "get_soft_map",

@@ -30,6 +30,29 @@ def check_range(
         raise ValueError(f"{name} must lie in {left}{low}, {high}{right}, got {value}")
 
 
+def check_lr(lr: Any) -> None:
+    """A learning rate: a real number or a 1-element tensor (as ``torch.optim``), ``>= 0``."""
+    if isinstance(lr, Tensor):
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if lr.is_complex() or not lr.is_floating_point():
+            raise TypeError(f"a Tensor lr must be real floating point, got {lr.dtype}")
+        lr = float(lr)
+    check_range("lr", lr, 0.0)
+
+
+def check_bool(name: str, value: Any) -> None:
+    """``value`` must be ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_optional_bool(name: str, value: Any) -> None:
+    """``value`` must be ``None``, ``True`` or ``False``."""
+    if value is not None:
+        check_bool(name, value)
+
+
 def check_int(name: str, value: Any, low: int) -> None:
     """``value`` must be an integer ``>= low``."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -73,3 +96,8 @@ def check_grad(p: Tensor, optimizer: str) -> Tensor:
     if torch.is_complex(grad):
         raise RuntimeError(f"{optimizer} does not support complex gradients")
     return grad
+
+
+def as_float(value: float | Tensor) -> float:
+    """A hyperparameter that may be a 1-element tensor (a tensor ``lr``) as a Python float."""
+    return float(value) if isinstance(value, Tensor) else value

@@ -45,6 +45,13 @@ def lerp_(tensors: list[Tensor], ends: list[Tensor], weight: float, foreach: boo
             t.lerp_(e, weight)
 
 
+def negated(tensors: list[Tensor], foreach: bool) -> list[Tensor]:
+    """New tensors ``-t``."""
+    if foreach:
+        return list(torch._foreach_neg(tensors))
+    return [torch.neg(t) for t in tensors]
+
+
 def scaled(tensors: list[Tensor], scalar: float, foreach: bool) -> list[Tensor]:
     """New tensors ``scalar * t``."""
     if foreach:
@@ -52,13 +59,13 @@ def scaled(tensors: list[Tensor], scalar: float, foreach: bool) -> list[Tensor]:
     return [torch.mul(t, scalar) for t in tensors]
 
 
-def sign_(tensors: list[Tensor], foreach: bool) -> None:
-    """``t = sign(t)`` (0 where t == 0)."""
-    if foreach:
-        torch._foreach_sign_(tensors)
-    else:
-        for t in tensors:
-            t.sign_()
+def carry_non_finite_(tensors: list[Tensor], sources: list[Tensor], foreach: bool) -> None:
+    """``t += 0 * s``: where ``s`` is NaN or infinite, ``t`` becomes NaN (elsewhere unchanged).
+
+    ``sign`` maps NaN to 0 and a soft sign maps infinity to +-1; this makes a non-finite
+    momentum visible in the update instead of freezing its coordinate silently.
+    """
+    add_(tensors, sources, 0.0, foreach)
 
 
 def signs(tensors: list[Tensor], foreach: bool) -> list[Tensor]:

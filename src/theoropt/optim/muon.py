@@ -7,124 +7,225 @@ For a matrix parameter (convolution kernels flattened to ``out x rest``), with a
     m <- momentum * m + (1 - momentum) * g              # Nesterov: u = (1-momentum) g + momentum m
     O <- polar(u)                 in the sign phase     # quintic Newton–Schulz (Muon)
     O <- softpolar(u, tau_t)      in the transition     # SoftMuon (Feoktistov et al., 2026)
-    p <- p - lr * sqrt(max(1, rows / cols)) * O
+    p <- p - lr * scale(rows, cols) * O                 # scale: adjust_lr_fn
 
-``softpolar(G, tau) = U diag(phi(tau s)) V^T`` for ``G = U diag(s) V^T``; with the default
-algebraic soft map ``phi(z) = z / sqrt(1 + z^2)`` it is ``G (G^T G + tau^-2 I)^(-1/2)``, computed
-by a coupled Newton–Schulz iteration. The temperature schedule is fitted once per group to the
-singular values of the raw gradients of its matrices (exact SVD).
+``scale`` is ``sqrt(max(1, rows / cols))`` (``adjust_lr_fn="original"``, Jordan et al., 2024)
+or ``0.2 sqrt(max(rows, cols))`` (``"match_rms_adamw"``, Liu et al., 2025: the update's RMS
+matches AdamW's, so one learning rate serves both kinds of parameters), as in
+``torch.optim.Muon``. ``softpolar(G, tau) = U diag(phi(tau s)) V^T`` for
+``G = U diag(s) V^T``; with the default algebraic soft map ``phi(z) = z / sqrt(1 + z^2)`` it is
+``G (G^T G + tau^-2 I)^(-1/2)``, computed by a coupled Newton–Schulz iteration. The temperature
+schedule is fitted once per group to the singular values of the raw gradients of its matrices
+(exact SVD).
 
-Two variants (:mod:`theoropt.optim.polar_variants`): ``"paper"``, the Softsign authors' code
-step for step (momentum started at zero, bfloat16 Newton–Schulz, exactly ``ns_steps`` coupled
-steps for the soft polar, AdamW ``eps`` 1e-10), and ``"exact"``, theoropt's (momentum started
-at the first gradient, the soft polar converged to a tolerance).
+Two variants (:mod:`theoropt.optim.polar_variants`, a group setting): ``"paper"``, the Softsign
+authors' code step for step (momentum started at zero, bfloat16 Newton–Schulz, exactly
+``ns_steps`` coupled steps for the soft polar, AdamW ``eps`` 1e-10), and ``"exact"``,
+theoropt's (momentum started at the first gradient, Newton–Schulz in ``"auto"`` precision, the
+soft polar converged to a tolerance in float32).
 
-Groups with ``use_muon=False`` are updated by AdamW (Loshchilov & Hutter, 2019) in the same
-optimizer. Matrices of the same shape are stacked and orthogonalised in one batched call. A
-group with ``stacked=True`` treats the leading dims of each parameter as a stack of matrices
+Parameter groups stay the user's groups. Within a group the update is chosen per parameter:
+
+* ``use_muon=True``: every parameter is a matrix (an error names any that is not);
+* ``use_muon=False``: every parameter takes AdamW (Loshchilov & Hutter, 2019) steps with the
+  group's ``lr``, ``weight_decay``, ``betas``, ``eps`` (defaults: the ``adamw_*`` arguments);
+* no ``use_muon`` (plain parameters, or a group the user did not mark): parameters with 2 or more
+  dims take the matrix update, the others AdamW steps — both with the group's own ``lr`` and
+  ``weight_decay`` (and ``adamw_betas``, ``adamw_eps``), so a learning-rate scheduler and the
+  group's settings reach all of them. For AdamW settings of their own, ask for separate groups
+  (:func:`~theoropt.optim.split_params`).
+
+Matrices of the same shape are stacked and orthogonalised in one batched call. A group with
+``stacked=True`` treats the leading dims of each parameter as a stack of matrices
 (mixture-of-experts weights ``(experts, out, in)``); otherwise a tensor of 3 or more dims is one
 matrix ``out x rest`` (convolution kernels). Parameters sharded by FSDP2 (``DTensor``) are
-orthogonalised round-robin across ranks (:mod:`theoropt.optim.sharded`).
+orthogonalised round-robin across ranks, and replicated ones (DDP) are shared out across the
+ranks of ``distributed_mesh`` (:mod:`theoropt.optim.sharded`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from importlib import import_module
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from theoropt.optim import multi_tensor as mt
 from theoropt.optim.hyperparameters import (
+    as_float,
+    check_bool,
     check_grad,
     check_int,
+    check_lr,
+    check_optional_bool,
     check_params,
     check_range,
     check_schedule,
 )
-from theoropt.optim.matrix_functions import newton_schulz_polar
+from theoropt.optim.matrix_functions import newton_schulz_polar, ns_schedule
 from theoropt.optim.phases import TemperatureScheduled
-from theoropt.optim.polar_variants import get_polar_variant
-from theoropt.optim.sharded import as_matrices, gathered, local, matrix_updates
+from theoropt.optim.polar_variants import PolarVariant, get_polar_variant
+from theoropt.optim.precision import AUTO, DTYPES, dtype_name
+from theoropt.optim.sharded import as_matrices, gathered, local, matrix_updates, process_group
 from theoropt.optim.soft_maps import get_soft_map
 
-ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
+
+# torch.optim.adamw is shadowed by the class name in torch.optim's namespace.
+_torch_adamw = import_module("torch.optim.adamw").adamw
+
+ADJUST_LR_FNS: dict[str, Callable[[int, int], float]] = {
+    "original": lambda rows, cols: math.sqrt(max(1.0, rows / cols)),
+    "match_rms_adamw": lambda rows, cols: 0.2 * math.sqrt(max(rows, cols)),
+}
+"""Learning-rate factor of a ``rows x cols`` matrix update, by ``adjust_lr_fn``."""
+
+
+def _has_fused_adamw(p: Tensor) -> bool:
+    """Whether ``torch.optim``'s fused AdamW kernel takes ``p`` (CPU and CUDA floats)."""
+    return p.device.type in ("cpu", "cuda") and p.dtype in (
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+    )
+
+
+class _Shared:
+    """A value that copies of the optimizer share instead of copying (a process group)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Shared:
+        return self
+
+
+def _step_dtype() -> torch.dtype:
+    """dtype of AdamW's per-parameter step counts (``torch.optim``'s rule)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _check_adjust_lr_fn(group: dict[str, Any]) -> None:
+    if group["adjust_lr_fn"] is None:
+        group["adjust_lr_fn"] = "original"  # torch.optim.Muon's spelling of the default
+    if group["adjust_lr_fn"] not in ADJUST_LR_FNS:
+        raise ValueError(
+            f"Adjust learning rate function {group['adjust_lr_fn']} is not supported "
+            f"(expected one of {list(ADJUST_LR_FNS)})"
+        )
 
 
 class _PolarDescent(TemperatureScheduled):
     """Shared implementation of :class:`Muon` and :class:`SoftMuon`."""
 
+    _late_keys = (
+        "variant",
+        "maximize",
+        "foreach",
+        "fused",
+        "ns_dtype",
+        "ns_coefficients",
+        "adjust_lr_fn",
+        "adamw_betas",
+        "adamw_eps",
+        "soft_polar_dtype",
+    )
+
     def __init__(
         self,
         params: ParamsT,
-        muon_defaults: dict[str, Any],
-        adamw_defaults: dict[str, Any],
-        *,
-        ns_dtype: torch.dtype | None,
-        soft_polar_dtype: torch.dtype | None = None,
+        defaults: dict[str, Any],
+        adamw_lr: float | None,
+        adamw_weight_decay: float | None,
+        distributed_mesh: Any,
     ) -> None:
-        self._kind_defaults = {True: muon_defaults, False: adamw_defaults}
-        self.ns_dtype = ns_dtype
-        self.soft_polar_dtype = soft_polar_dtype
-        super().__init__(self._split_groups(params), {})
+        check_lr(defaults["lr"])
+        variant = get_polar_variant(defaults["variant"])
+        self._adamw_defaults = {
+            "lr": 3e-4 if adamw_lr is None else adamw_lr,
+            "weight_decay": 0.0 if adamw_weight_decay is None else adamw_weight_decay,
+            "betas": defaults["adamw_betas"],
+            "eps": variant.adamw_eps if defaults["adamw_eps"] is None else defaults["adamw_eps"],
+        }
+        self._distributed_group = _Shared(process_group(distributed_mesh))
+        super().__init__(params, defaults)
+        if adamw_lr is not None or adamw_weight_decay is not None:
+            self._reject_unused_adamw_settings()
 
-    @staticmethod
-    def _split_groups(params: ParamsT) -> list[dict[str, Any]]:
-        """Groups without ``use_muon`` are split by dimension: matrices to Muon, rest to AdamW.
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            **super().__getstate__(),
+            "_adamw_defaults": self._adamw_defaults,
+            "_distributed_group": self._distributed_group,
+        }
 
-        The settings of such a group apply to its matrices; its other parameters get the AdamW
-        defaults.
-        """
-        params = list(params)
-        if not params:
-            raise ValueError("optimizer got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
-        split = []
-        for group in groups:
-            if "use_muon" in group:
-                split.append(dict(group))
-                continue
-            tensors = [group["params"]] if isinstance(group["params"], Tensor) else group["params"]
-            tensors = list(tensors)
-            matrices = [p for p in tensors if p.ndim >= 2]
-            rest = [p for p in tensors if p.ndim < 2]
-            if matrices:
-                split.append({**group, "params": matrices, "use_muon": True})
-            if rest:
-                split.append({"params": rest, "use_muon": False})
-        return split
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for p_state in self.state.values():
+            step = p_state.get("step")
+            if step is not None and not torch.is_tensor(step):  # as torch.optim.AdamW loads it
+                p_state["step"] = torch.tensor(float(step), dtype=_step_dtype())
+
+    def _reject_unused_adamw_settings(self) -> None:
+        for group in self.param_groups:
+            if group.get("use_muon") is None and any(p.ndim < 2 for p in group["params"]):
+                raise ValueError(
+                    "adamw_lr / adamw_weight_decay are the settings of use_muon=False groups, "
+                    "but a group without use_muon holds non-matrix parameters: they take the "
+                    "group's own lr and weight_decay. Pass split_params(model) (or groups with "
+                    "use_muon) to give them AdamW settings of their own."
+                )
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; ``use_muon`` (True, False or absent) chooses its updates (module doc)."""
         use_muon = param_group.get("use_muon")
-        if not isinstance(use_muon, bool):
-            raise ValueError("each parameter group needs use_muon=True or use_muon=False")
-        for key, value in self._kind_defaults[use_muon].items():
-            param_group.setdefault(key, value)
+        if use_muon is not None and not isinstance(use_muon, bool):
+            raise ValueError(f"use_muon must be True, False or absent, got {use_muon!r}")
+        if use_muon is False:
+            for key, value in self._adamw_defaults.items():
+                param_group.setdefault(key, value)
         super().add_param_group(param_group)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        use_muon = group["use_muon"]
         name = type(self).__name__
+        use_muon = group.get("use_muon")
         check_params(group["params"], name)
-        check_range("lr", group["lr"], 0.0)
+        check_lr(group["lr"])
         check_range("weight_decay", group["weight_decay"], 0.0)
+        check_bool("maximize", group["maximize"])
+        check_optional_bool("foreach", group["foreach"])
+        check_optional_bool("fused", group["fused"])
+        if group["foreach"] and group["fused"]:
+            raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
         group.setdefault("step", 0)
-        if not use_muon:
-            for beta in group["betas"]:
-                check_range("betas", beta, 0.0, 1.0, high_open=True)
-            check_range("eps", group["eps"], 0.0, low_open=True)
-            return
-        for p in group["params"]:
-            if p.ndim < 2:
-                raise ValueError(
-                    f"{name}: a use_muon group holds a {p.ndim}-D parameter of shape "
-                    f"{tuple(p.shape)}; put vectors and scalars in a use_muon=False group"
-                )
-        check_range("momentum", group["momentum"], 0.0, 1.0, high_open=True)
-        check_int("ns_steps", group["ns_steps"], 1)
         variant = get_polar_variant(group["variant"])
+        if group.get("adamw_eps") is None:
+            group["adamw_eps"] = variant.adamw_eps
+        if use_muon is False:
+            self._check_adamw(group["betas"], group["eps"], "")
+            return
+        if use_muon is True:
+            for p in group["params"]:
+                if p.ndim < 2:
+                    raise ValueError(
+                        f"{name}: a use_muon group holds a {p.ndim}-D parameter of shape "
+                        f"{tuple(p.shape)}; put vectors and scalars in a use_muon=False group"
+                    )
+        else:
+            self._check_adamw(group["adamw_betas"], group["adamw_eps"], "adamw_")
+        check_range("momentum", group["momentum"], 0.0, 1.0, high_open=True)
+        check_bool("nesterov", group["nesterov"])
+        check_int("ns_steps", group["ns_steps"], 1)
+        ns_schedule(group["ns_coefficients"])
+        _check_adjust_lr_fn(group)
+        if group["ns_dtype"] is None:  # the variant's precision, as "auto"
+            group["ns_dtype"] = AUTO
+        group["ns_dtype"] = dtype_name(group["ns_dtype"], "ns_dtype")
         group.setdefault("stacked", False)
         if not isinstance(group["stacked"], bool):
             raise ValueError(f"{name}: stacked must be True or False, got {group['stacked']!r}")
@@ -135,44 +236,104 @@ class _PolarDescent(TemperatureScheduled):
             get_soft_map(group["soft_map"])
             check_range("ns_tol", group["ns_tol"], 0.0, 1.0, low_open=True)
             check_int("ns_max_iter", group["ns_max_iter"], 1)
+            if group["soft_polar_dtype"] is not None:  # None: the variant's
+                group["soft_polar_dtype"] = dtype_name(
+                    group["soft_polar_dtype"], "soft_polar_dtype", allow_auto=False
+                )
         variant.check_group(group)
         group.setdefault("schedule", None)
         group.setdefault("schedule_statistics", None)
-        group.setdefault("temperature", None)
 
     @staticmethod
-    def _gradient_singular_values(grads: list[Tensor], stacked: bool) -> Tensor:
-        """Singular values of the raw gradients (exact SVD, float64): the schedule's statistics."""
-        full = [gathered(g).double() for g in grads]
-        return torch.cat([torch.linalg.svdvals(as_matrices(g, stacked)).reshape(-1) for g in full])
+    def _check_adamw(betas: Any, eps: Any, prefix: str) -> None:
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{prefix}betas must be a pair (beta1, beta2), got {betas!r}")
+        for beta in betas:
+            check_range(f"{prefix}betas", beta, 0.0, 1.0, high_open=True)
+        check_range(f"{prefix}eps", eps, 0.0, low_open=True)
+
+    @staticmethod
+    def _matrices(group: dict[str, Any], params: list[Tensor]) -> list[Tensor]:
+        """The parameters of ``group`` (among ``params``) that take the matrix update."""
+        use_muon = group.get("use_muon")
+        if use_muon is False:
+            return []
+        return [p for p in params if use_muon or p.ndim >= 2]
+
+    def _has_phases(self, group: dict[str, Any]) -> bool:
+        return bool(self._matrices(group, group["params"]))
+
+    @staticmethod
+    def _ns_dtype(group: dict[str, Any], device: torch.device) -> torch.dtype:
+        """The dtype of the group's Newton–Schulz polar factor on ``device`` (``"auto"``: the
+        variant's)."""
+        if group["ns_dtype"] == AUTO:
+            return get_polar_variant(group["variant"]).ns_dtype(device)
+        return DTYPES[group["ns_dtype"]]
+
+    @property
+    def ns_dtypes(self) -> list[torch.dtype | None]:
+        """The dtype of each group's Newton–Schulz iteration (``ns_dtype``, ``"auto"`` resolved
+        for the variant and the device of the group's matrices); ``None`` for a group without
+        matrices."""
+        dtypes = []
+        for group in self.param_groups:
+            matrices = self._matrices(group, group["params"])
+            dtypes.append(self._ns_dtype(group, matrices[0].device) if matrices else None)
+        return dtypes
+
+    def _temperature_samples(self, group: dict[str, Any]) -> Tensor:
+        """Singular values of the raw gradients of the group's matrices (exact SVD, float64)."""
+        stacked = group["stacked"]
+        matrices = self._matrices(group, [p for p in group["params"] if p.grad is not None])
+        grads = [gathered(p.grad).double() for p in matrices if p.numel() > 0]
+        if not all(torch.isfinite(g).all() for g in grads):
+            raise ValueError(
+                "non-finite values (NaN or inf) in the gradients the temperature schedule is "
+                "fitted to; the gradients have diverged"
+            )
+        return torch.cat([torch.linalg.svdvals(as_matrices(g, stacked)).reshape(-1) for g in grads])
+
+    def _schedule_statistics(self, samples: Callable[[], Tensor]) -> tuple[float, float]:
+        """As every optimizer here; under ``distributed_mesh``, rank 0's numbers on every rank."""
+        loc, scale = super()._schedule_statistics(samples)
+        if self._distributed_group.value is None:
+            return loc, scale
+        shared = torch.tensor([loc, scale], dtype=torch.float64)
+        dist.broadcast(shared, group=self._distributed_group.value, group_src=0)
+        return float(shared[0]), float(shared[1])
 
     def _group_step(self, group: dict[str, Any]) -> None:
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return
-        grads = [check_grad(p, type(self).__name__) for p in params]
-        foreach = group.get("foreach")
-        foreach = True if foreach is None else foreach
-        if group["weight_decay"] != 0:
-            mt.mul_(params, 1.0 - group["lr"] * group["weight_decay"], foreach)
-        if group["use_muon"]:
-            self._muon_step(group, params, grads, foreach)
-        else:
-            self._adamw_step(group, params, grads, foreach)
+        for p in params:
+            check_grad(p, type(self).__name__)
+        matrices = self._matrices(group, params)
+        chosen = {id(p) for p in matrices}
+        others = [p for p in params if id(p) not in chosen]
+        matrices = [p for p in matrices if p.numel() > 0]  # an empty matrix has nothing to update
+        if matrices:
+            self._muon_step(group, matrices)
+        if others:
+            self._adamw_step(group, others)
         group["step"] += 1
 
-    def _muon_step(
-        self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool
-    ) -> None:
-        beta, stacked = group["momentum"], group["stacked"]
-        variant = get_polar_variant(group["variant"])
+    def _muon_step(self, group: dict[str, Any], params: list[Tensor]) -> None:
+        foreach = True if group["foreach"] is None else group["foreach"]
+        lr = as_float(group["lr"])
+        if group["weight_decay"] != 0:
+            mt.mul_(params, 1.0 - lr * group["weight_decay"], foreach)
+        grads = [p.grad for p in params]
+        if group["maximize"]:
+            grads = mt.negated(grads, foreach)
+        beta, variant = group["momentum"], get_polar_variant(group["variant"])
         buffers, old_buffers, old_grads = [], [], []
         for p, g in zip(params, grads, strict=True):
             state = self.state[p]
+            update_now = True
             if "momentum_buffer" not in state:
                 state["momentum_buffer"], update_now = variant.start_momentum(g)
-            else:
-                update_now = True
             if update_now:
                 old_buffers.append(state["momentum_buffer"])
                 old_grads.append(g)
@@ -182,108 +343,162 @@ class _PolarDescent(TemperatureScheduled):
         directions = buffers
         if group["nesterov"]:
             directions = [g.lerp(m, beta) for g, m in zip(grads, buffers, strict=True)]
-        tau = self._step_temperature(group, lambda: self._gradient_singular_values(grads, stacked))
-        group["temperature"] = tau
-
-        def orthogonalise(G: Tensor) -> Tensor:
-            """Polar factor (``tau = inf``) or the variant's soft polar of a batch of matrices."""
-            if math.isinf(tau):
-                dtype = self.ns_dtype or variant.ns_dtype(G.device)
-                return newton_schulz_polar(G, group["ns_steps"], dtype=dtype)
-            dtype = self.soft_polar_dtype or variant.soft_polar_dtype(G.device)
-            return variant.soft_polar(G, tau, group, dtype)
-
-        updates = matrix_updates(directions, stacked, orthogonalise)
+        tau = None
+        if not self._in_sign_phase(group):
+            tau = self._transition_temperature(group, lambda: self._temperature_samples(group))
+        updates = matrix_updates(
+            directions,
+            group["stacked"],
+            lambda G: self._orthogonalise(G, tau, group, variant),
+            self._distributed_group.value,
+        )
+        scale_of = ADJUST_LR_FNS[group["adjust_lr_fn"]]
         for p, update in zip(params, updates, strict=True):
-            scale = variant.update_scale(p.shape, as_matrices(p, stacked).shape)
-            local(p).add_(update.view_as(local(p)), alpha=-group["lr"] * scale)
+            rows, cols = variant.scale_dims(p.shape, as_matrices(p, group["stacked"]).shape)
+            local(p).add_(update.view_as(local(p)), alpha=-lr * scale_of(rows, cols))
 
-    def _adamw_step(
-        self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], foreach: bool
-    ) -> None:
-        beta1, beta2 = group["betas"]
+    def _orthogonalise(
+        self, G: Tensor, tau: Tensor | None, group: dict[str, Any], variant: PolarVariant
+    ) -> Tensor:
+        """Polar factor (sign phase: ``tau`` is ``None``) or the variant's soft polar factor of
+        a batch."""
+        if tau is None:
+            return newton_schulz_polar(
+                G,
+                group["ns_steps"],
+                coefficients=group["ns_coefficients"],
+                dtype=self._ns_dtype(group, G.device),
+            )
+        name = group["soft_polar_dtype"]
+        dtype = variant.soft_polar_dtype(G.device) if name is None else DTYPES[name]
+        return variant.soft_polar(G, tau, group, dtype)
+
+    def _adamw_step(self, group: dict[str, Any], params: list[Tensor]) -> None:
+        """AdamW steps by ``torch.optim``'s functional AdamW (state ``exp_avg``, ``exp_avg_sq``,
+        ``step`` per parameter, as ``torch.optim.AdamW``)."""
+        adamw_group = group.get("use_muon") is False
+        beta1, beta2 = group["betas"] if adamw_group else group["adamw_betas"]
+        eps = group["eps"] if adamw_group else group["adamw_eps"]
+        fused = group["fused"]
+        if fused is None:  # torch's fused kernel where it has one, unless foreach was asked for
+            eligible = all(_has_fused_adamw(p) for p in params)
+            fused = group["foreach"] is None and eligible and not torch.compiler.is_compiling()
+        step_dtype = torch.float32 if fused else _step_dtype()
         for p in params:
             state = self.state[p]
             if "exp_avg" not in state:
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        exp_avgs = [self.state[p]["exp_avg"] for p in params]
-        exp_avg_sqs = [self.state[p]["exp_avg_sq"] for p in params]
-        step = group["step"] + 1
-        mt.lerp_(exp_avgs, grads, 1.0 - beta1, foreach)
-        mt.mul_(exp_avg_sqs, beta2, foreach)
-        mt.addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2, foreach)
-        denominators = mt.sqrt(exp_avg_sqs, foreach)
-        mt.mul_(denominators, 1.0 / math.sqrt(1.0 - beta2**step), foreach)
-        mt.add_scalar_(denominators, group["eps"], foreach)
-        mt.addcdiv_(params, exp_avgs, denominators, -group["lr"] / (1.0 - beta1**step), foreach)
-
-
-def _adamw_defaults(
-    variant: str,
-    lr: float,
-    betas: tuple[float, float],
-    eps: float | None,
-    weight_decay: float,
-    foreach: bool | None,
-) -> dict[str, Any]:
-    """Defaults of the AdamW groups; ``eps=None`` takes the variant's (1e-10 paper, 1e-8 exact)."""
-    if eps is None:
-        eps = get_polar_variant(variant).adamw_eps
-    return dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach)
+                state["step"] = torch.tensor(0.0, dtype=step_dtype)
+            elif "step" not in state:  # saved before the step was counted per parameter
+                state["step"] = torch.tensor(float(group["step"]), dtype=step_dtype)
+            if fused and state["step"].device != p.device:  # the fused kernel's requirement
+                state["step"] = state["step"].to(p.device)
+        states = [self.state[p] for p in params]
+        _torch_adamw(
+            params,
+            [p.grad for p in params],
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [],
+            [s["step"] for s in states],
+            foreach=not fused and group["foreach"] is not False,
+            fused=fused,
+            # Traced by a user's torch.compile: the capturable form keeps the bias corrections
+            # in tensors (no .item(), no graph break); eagerly the plain form is the same math.
+            capturable=torch.compiler.is_compiling(),
+            amsgrad=False,
+            beta1=beta1,
+            beta2=beta2,
+            lr=as_float(group["lr"]),
+            weight_decay=group["weight_decay"],
+            eps=eps,
+            maximize=group["maximize"],
+        )
 
 
 class Muon(_PolarDescent):
     """Muon (Jordan et al., 2024) for matrices with AdamW for the other parameters.
 
-    Pass ``split_params(model)`` (embeddings and the head to AdamW) or plain parameters (then
-    matrices go to Muon and the rest to AdamW). The polar factor is the quintic Newton–Schulz
-    iteration. ``Muon(variant=v)`` is exactly the sign phase of ``SoftMuon(variant=v)``:
-    ``"paper"`` is the Muon of the Softsign authors' code (as Jordan's: momentum started at zero,
-    Newton–Schulz in bfloat16; AdamW ``eps`` 1e-10), ``"exact"`` theoropt's (momentum started at
-    the first gradient; float32 Newton–Schulz on the CPU, bfloat16 on CUDA; AdamW ``eps`` 1e-8).
+    Pass ``split_params(model)`` (embeddings and the head to AdamW, with the ``adamw_*``
+    settings) or plain parameters / groups without ``use_muon`` (then matrices take the Muon
+    update and the other parameters AdamW steps, both with the group's ``lr`` and
+    ``weight_decay``; see the module docstring). ``Muon(variant=v)`` is exactly the sign phase
+    of ``SoftMuon(variant=v)``: ``"paper"`` is the Muon of the Softsign authors' code (as
+    Jordan's: momentum started at zero, Newton–Schulz in bfloat16, AdamW ``eps`` 1e-10),
+    ``"exact"`` theoropt's (momentum started at the first gradient, ``ns_dtype="auto"``
+    precision, AdamW ``eps`` 1e-8).
 
     Args:
-        params: parameters or groups; groups with ``use_muon`` True/False pick the update.
-        lr, momentum, nesterov, weight_decay, ns_steps: settings of the Muon groups.
+        params: parameters (or ``(name, parameter)`` pairs) or groups; a group's ``use_muon``
+            (True / False / absent) chooses its updates.
+        lr, momentum, nesterov, weight_decay, ns_steps: settings of the matrix updates (and,
+            in groups without ``use_muon``, ``lr`` and ``weight_decay`` of their AdamW part).
         variant: ``"exact"`` (default) or ``"paper"`` (:mod:`theoropt.optim.polar_variants`).
-        adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay: defaults of the AdamW groups
-            (``adamw_eps=None``: the variant's).
-        ns_dtype: dtype of the Newton–Schulz iteration (``None``: the variant's, see above).
-        foreach: multi-tensor kernels for the elementwise parts (``None``: yes).
+        ns_coefficients: the quintic's ``(a, b, c)``, a per-step sequence of triples (the last
+            repeats) or a name: ``"jordan"`` (default, ``(3.4445, -4.7750, 2.0315)``) or
+            ``"polar_express"`` (Amsel et al., 2025, Algorithm 1).
+        adjust_lr_fn: ``"original"`` (``sqrt(max(1, rows/cols))``) or ``"match_rms_adamw"``
+            (``0.2 sqrt(max(rows, cols))``), as ``torch.optim.Muon``.
+        adamw_lr, adamw_weight_decay: ``lr`` / ``weight_decay`` of ``use_muon=False`` groups
+            (default 3e-4 / 0).
+        adamw_betas, adamw_eps: AdamW's betas and eps for every group's AdamW part
+            (``adamw_eps=None``: the variant's, 1e-10 paper, 1e-8 exact).
+        ns_dtype: dtype of the Newton–Schulz iteration: ``"auto"`` (default: the variant's;
+            ``"paper"`` bfloat16 everywhere, ``"exact"`` bfloat16 where the device multiplies it
+            natively and float32 elsewhere, :mod:`theoropt.optim.precision`), or a
+            ``torch.dtype`` or its name; the choice is visible as :attr:`ns_dtypes`.
+        maximize: maximise the objective (the gradients' sign is flipped).
+        foreach: multi-tensor kernels for the elementwise parts.
+        fused: the AdamW part through ``torch.optim``'s fused AdamW kernel (``None``: where
+            that kernel exists, i.e. CPU and CUDA floating-point parameters, unless ``foreach``
+            is set); the matrix part is dominated by the orthogonalisation and stays
+            multi-tensor.
+        distributed_mesh: a process group (or 1-D device mesh) over which replicated parameters
+            (DistributedDataParallel) share the orthogonalisation work: each rank computes
+            about ``1/world`` of it and the results are exchanged.
     """
 
     def __init__(
         self,
         params: ParamsT,
-        lr: float = 0.02,
+        lr: float | Tensor = 0.02,
         momentum: float = 0.95,
         nesterov: bool = True,
         weight_decay: float = 0.0,
         ns_steps: int = 5,
         *,
         variant: str = "exact",
-        adamw_lr: float = 3e-4,
+        ns_coefficients: Any = "jordan",
+        adjust_lr_fn: str | None = "original",
+        adamw_lr: float | None = None,
         adamw_betas: tuple[float, float] = (0.9, 0.95),
         adamw_eps: float | None = None,
-        adamw_weight_decay: float = 0.0,
-        ns_dtype: torch.dtype | None = None,
+        adamw_weight_decay: float | None = None,
+        ns_dtype: torch.dtype | str = "auto",
+        maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
+        distributed_mesh: Any = None,
     ) -> None:
-        muon_defaults = dict(
+        defaults = dict(
             lr=lr,
             momentum=momentum,
             nesterov=nesterov,
             weight_decay=weight_decay,
             ns_steps=ns_steps,
             variant=variant,
+            ns_coefficients=ns_coefficients,
+            adjust_lr_fn=adjust_lr_fn,
+            ns_dtype=ns_dtype,
+            adamw_betas=tuple(adamw_betas),
+            adamw_eps=adamw_eps,
             total_steps=None,
+            maximize=maximize,
             foreach=foreach,
+            fused=fused,
         )
-        adamw = _adamw_defaults(
-            variant, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay, foreach
-        )
-        super().__init__(params, muon_defaults, adamw, ns_dtype=ns_dtype)
+        super().__init__(params, defaults, adamw_lr, adamw_weight_decay, distributed_mesh)
 
 
 class SoftMuon(_PolarDescent):
@@ -298,26 +513,28 @@ class SoftMuon(_PolarDescent):
     bfloat16 Newton–Schulz in both phases, the soft polar by exactly ``ns_steps`` coupled
     Newton–Schulz steps with no tolerance and no floor (which leaves small singular directions
     strongly damped), AdamW ``eps`` 1e-10. ``variant="exact"`` (default) is theoropt's: momentum
-    started at the first gradient, float32 Newton–Schulz on the CPU, the soft polar converged to
-    ``ns_tol`` in float32 (see :mod:`theoropt.optim.polar_variants` and docs/optim.md).
+    started at the first gradient, the soft polar converged to ``ns_tol`` in float32 (see
+    :mod:`theoropt.optim.polar_variants` and docs/optim.md).
 
     Args:
-        params, lr, momentum, nesterov, weight_decay, ns_steps, variant, adamw_*, ns_dtype,
-            foreach: as :class:`Muon`.
+        params, lr, momentum, nesterov, weight_decay, ns_steps, variant, ns_coefficients,
+            adjust_lr_fn, adamw_*, ns_dtype, maximize, foreach, fused, distributed_mesh: as
+            :class:`Muon`.
         total_steps, sign_fraction, eps, tmax: the phase schedule (as :class:`SoftSignum`).
         soft_map: ``"algebraic"`` (default: the soft polar, by Newton–Schulz) or, with
             ``variant="exact"`` only, ``"tanh"`` (``U tanh(tau S) V^T`` by an exact SVD per
             matrix: slow, for comparison).
         ns_tol, ns_max_iter: stopping rule of the converged soft polar (``variant="exact"``).
         soft_polar_dtype: dtype of the soft polar (``None``: the variant's, float32 for
-            ``"exact"`` on every device, bfloat16 for ``"paper"``; float64 makes ``"exact"`` runs
-            that differ only by rounding, e.g. data-parallel ones, agree closely).
+            ``"exact"`` on every device whatever ``ns_dtype`` is, since the iteration amplifies
+            rounding, and bfloat16 for ``"paper"``; float64 makes ``"exact"`` runs that differ
+            only by rounding, e.g. data-parallel ones, agree closely).
     """
 
     def __init__(
         self,
         params: ParamsT,
-        lr: float = 0.02,
+        lr: float | Tensor = 0.02,
         momentum: float = 0.95,
         nesterov: bool = True,
         weight_decay: float = 0.0,
@@ -327,25 +544,35 @@ class SoftMuon(_PolarDescent):
         sign_fraction: float = 0.9,
         eps: float = 1e-4,
         tmax: float = 1e9,
-        variant: str = "exact",
         soft_map: str = "algebraic",
         ns_tol: float = 1e-3,
         ns_max_iter: int = 30,
-        adamw_lr: float = 3e-4,
+        variant: str = "exact",
+        ns_coefficients: Any = "jordan",
+        adjust_lr_fn: str | None = "original",
+        adamw_lr: float | None = None,
         adamw_betas: tuple[float, float] = (0.9, 0.95),
         adamw_eps: float | None = None,
-        adamw_weight_decay: float = 0.0,
-        ns_dtype: torch.dtype | None = None,
-        soft_polar_dtype: torch.dtype | None = None,
+        adamw_weight_decay: float | None = None,
+        ns_dtype: torch.dtype | str = "auto",
+        soft_polar_dtype: torch.dtype | str | None = None,
+        maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
+        distributed_mesh: Any = None,
     ) -> None:
-        muon_defaults = dict(
+        defaults = dict(
             lr=lr,
             momentum=momentum,
             nesterov=nesterov,
             weight_decay=weight_decay,
             ns_steps=ns_steps,
             variant=variant,
+            ns_coefficients=ns_coefficients,
+            adjust_lr_fn=adjust_lr_fn,
+            ns_dtype=ns_dtype,
+            adamw_betas=tuple(adamw_betas),
+            adamw_eps=adamw_eps,
             total_steps=total_steps,
             sign_fraction=sign_fraction,
             eps=eps,
@@ -353,11 +580,9 @@ class SoftMuon(_PolarDescent):
             soft_map=soft_map,
             ns_tol=ns_tol,
             ns_max_iter=ns_max_iter,
+            soft_polar_dtype=soft_polar_dtype,
+            maximize=maximize,
             foreach=foreach,
+            fused=fused,
         )
-        adamw = _adamw_defaults(
-            variant, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay, foreach
-        )
-        super().__init__(
-            params, muon_defaults, adamw, ns_dtype=ns_dtype, soft_polar_dtype=soft_polar_dtype
-        )
+        super().__init__(params, defaults, adamw_lr, adamw_weight_decay, distributed_mesh)

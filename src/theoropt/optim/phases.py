@@ -6,8 +6,12 @@ temperatures come from :func:`~theoropt.optim.temperature.quantile_temperature_s
 computed once when the transition starts. After step ``K`` the last temperature is kept.
 
 Group entries written here (saved by ``state_dict``): ``step`` (steps taken), ``schedule``
-(the transition temperatures, ``None`` until computed), ``schedule_statistics`` (the robust
-location and scale they were fitted to) and ``temperature`` (of the last step).
+(the transition temperatures, ``None`` until computed) and ``schedule_statistics`` (the robust
+location and scale they were fitted to). :meth:`TemperatureScheduled.temperatures` reads the
+temperature of each group's last step from them.
+
+A transition step looks its temperature up in a tensor indexed by the step count, so that a
+``torch.compile`` d step traces it without a graph break or a recompilation per step.
 """
 
 from __future__ import annotations
@@ -34,20 +38,30 @@ def sign_steps(group: dict[str, Any]) -> int | None:
 class TemperatureScheduled(Optimizer):
     """Base of optimizers with the Softsign phase clock (see the module docstring).
 
-    Subclasses provide :meth:`_group_step`, which asks :meth:`_step_temperature` for each
-    step's temperature and passes it the statistics the schedule is fitted to (called once, when
-    the transition starts); subclasses gather them whole across ranks for sharded (``DTensor``)
-    parameters, so every rank fits the same schedule (:mod:`theoropt.optim.sharded`).
+    Subclasses provide :meth:`_group_step`, which asks :meth:`_transition_temperature` for each
+    transition step's temperature and passes it the statistics the schedule is fitted to (called
+    once, when the transition starts); subclasses gather them whole across ranks for sharded
+    (``DTensor``) parameters, so every rank fits the same schedule (:mod:`theoropt.optim.sharded`).
     """
 
     temperature_tmin: float = 1.0
+    _late_keys: tuple[str, ...] = ()
+    """Group settings added after the first release: an older ``state_dict`` without them gets
+    this optimizer's defaults when loaded (as ``torch.optim`` does for ``foreach``)."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key in self._late_keys:
+                if key in self.defaults:
+                    group.setdefault(key, self.defaults[key])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group and check it; a group that fails the check is not kept."""
         super().add_param_group(param_group)
         try:
             self._check_group(self.param_groups[-1])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError):
             self.param_groups.pop()
             raise
 
@@ -70,18 +84,29 @@ class TemperatureScheduled(Optimizer):
             self._group_step(group)
         return loss
 
-    def _step_temperature(self, group: dict[str, Any], samples: Callable[[], Tensor]) -> float:
-        """Temperature of the step about to be taken by ``group`` (``inf`` in the sign phase).
+    def _fits_schedule_now(self, group: dict[str, Any]) -> bool:
+        """Whether the step about to be taken starts the transition (and fits the schedule)."""
+        return not self._in_sign_phase(group) and group["schedule"] is None
+
+    def _in_sign_phase(self, group: dict[str, Any]) -> bool:
+        """Whether the step about to be taken by ``group`` is a sign (Signum / Muon) step."""
+        n_sign = sign_steps(group)
+        return n_sign is None or group["step"] < n_sign or group["total_steps"] == n_sign
+
+    def _transition_temperature(
+        self, group: dict[str, Any], samples: Callable[[], Tensor] | None = None
+    ) -> Tensor:
+        """Temperature (a float64 scalar tensor) of the transition step about to be taken.
 
         On the first transition step the schedule is fitted to the robust location and scale
-        (median, median deviation) of ``samples()``, the group's 1-D statistics.
+        (median, median deviation) of ``samples()``, the group's 1-D statistics; later steps
+        need no ``samples``.
         """
         n_sign = sign_steps(group)
-        step = group["step"]
-        if n_sign is None or step < n_sign or group["total_steps"] == n_sign:
-            return math.inf
         if group["schedule"] is None:
-            loc, scale = robust_location_scale(samples())
+            if samples is None:
+                raise RuntimeError("the first transition step needs the schedule's statistics")
+            loc, scale = self._schedule_statistics(samples)
             group["schedule_statistics"] = (loc, scale)
             soft_map = get_soft_map(group["soft_map"])
             group["schedule"] = quantile_temperature_schedule(
@@ -92,9 +117,28 @@ class TemperatureScheduled(Optimizer):
                 tmax=group["tmax"],
                 tmin=self.temperature_tmin,
             )
-        schedule = group["schedule"]
-        return schedule[min(step - n_sign, len(schedule) - 1)]
+        schedule = torch.tensor(group["schedule"], dtype=torch.float64)
+        return schedule[min(group["step"] - n_sign, len(group["schedule"]) - 1)]
+
+    def _schedule_statistics(self, samples: Callable[[], Tensor]) -> tuple[float, float]:
+        """Robust ``(location, scale)`` of ``samples()``: median and median deviation."""
+        return robust_location_scale(samples())
+
+    def _has_phases(self, group: dict[str, Any]) -> bool:
+        """Whether ``group`` takes sign / soft steps (and so has a temperature)."""
+        return True
 
     def temperatures(self) -> list[float | None]:
-        """Temperature of each group's last step (``inf``: sign phase; ``None``: no schedule)."""
-        return [group.get("temperature") for group in self.param_groups]
+        """Temperature of each group's last step (``inf``: a sign step; ``None``: no step yet,
+        or a group without a phase clock, such as Muon's AdamW groups)."""
+        out: list[float | None] = []
+        for group in self.param_groups:
+            steps, n_sign = group["step"], sign_steps(group)
+            if steps == 0 or not self._has_phases(group):
+                out.append(None)
+            elif n_sign is None or steps <= n_sign or group["total_steps"] == n_sign:
+                out.append(math.inf)
+            else:
+                schedule = group["schedule"]
+                out.append(schedule[min(steps - 1 - n_sign, len(schedule) - 1)])
+        return out

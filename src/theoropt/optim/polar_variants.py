@@ -7,14 +7,15 @@ clock and the temperature schedule fitted to the raw gradients' singular values)
 * momentum buffer: ``"paper"`` starts it at zero (``m_1 = (1 - beta) g_1``), ``"exact"`` at
   the first gradient (``m_1 = g_1``);
 * polar factor (sign phase): quintic Newton–Schulz, 5 steps, ``X / (||X||_F + 1e-7)``, in
-  bfloat16 on every device (``"paper"``) or in float32 on the CPU and bfloat16 on CUDA
-  (``"exact"``);
+  bfloat16 on every device (``"paper"``) or in bfloat16 where the device multiplies it natively
+  and float32 elsewhere (``"exact"``, :func:`theoropt.optim.precision.auto_matmul_dtype`);
 * soft polar (transition): ``"paper"`` runs exactly ``ns_steps`` coupled Newton–Schulz steps in
   bfloat16 with no tolerance and no floor on the shift, which damps the small singular
   directions strongly; ``"exact"`` runs the iteration to a tolerance in float32 with a floored
   shift (the converged soft polar), or applies any soft map by an SVD;
-* update scale ``sqrt(max(1, rows / cols))``: ``"paper"`` from the parameter's last two dims,
-  ``"exact"`` from the matrix the update was computed on;
+* update scale (``adjust_lr_fn``, by default ``sqrt(max(1, rows / cols))``): ``"paper"`` takes
+  ``rows x cols`` from the parameter's last two dims, ``"exact"`` from the matrix the update was
+  computed on;
 * AdamW part: ``eps`` 1e-10 (``"paper"``) or 1e-8 (``"exact"``).
 
 The authors' code is the repository brain-lab-research/softsign (``softmuon/softmuon.py``,
@@ -38,6 +39,7 @@ import torch
 from torch import Tensor
 
 from theoropt.optim.matrix_functions import soft_polar, soft_polar_newton_schulz, spectral_soft_map
+from theoropt.optim.precision import auto_matmul_dtype
 from theoropt.optim.soft_maps import AlgebraicMap, get_soft_map
 
 
@@ -62,13 +64,14 @@ class PolarVariant(ABC):
 
     @abstractmethod
     def soft_polar(
-        self, G: Tensor, tau: float, group: dict[str, Any], dtype: torch.dtype
+        self, G: Tensor, tau: Tensor, group: dict[str, Any], dtype: torch.dtype
     ) -> Tensor:
         """The transition's update of a batch ``(k, rows, cols)`` of directions at ``tau``."""
 
     @abstractmethod
-    def update_scale(self, param_shape: torch.Size, matrix_shape: torch.Size) -> float:
-        """The factor of the update of a parameter (shape) computed on a matrix (shape)."""
+    def scale_dims(self, param_shape: torch.Size, matrix_shape: torch.Size) -> tuple[int, int]:
+        """The ``(rows, cols)`` that set the update scale of a parameter (shape) whose update was
+        computed on a matrix (shape)."""
 
     @abstractmethod
     def check_group(self, group: dict[str, Any]) -> None:
@@ -76,11 +79,6 @@ class PolarVariant(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def _shape_scale(rows: int, cols: int) -> float:
-    """``sqrt(max(1, rows / cols))``: Muon's update scale for a ``rows x cols`` matrix."""
-    return max(1.0, rows / cols) ** 0.5
 
 
 class PaperVariant(PolarVariant):
@@ -99,12 +97,12 @@ class PaperVariant(PolarVariant):
         return torch.bfloat16
 
     def soft_polar(
-        self, G: Tensor, tau: float, group: dict[str, Any], dtype: torch.dtype
+        self, G: Tensor, tau: Tensor, group: dict[str, Any], dtype: torch.dtype
     ) -> Tensor:
         return soft_polar_newton_schulz(G, tau, group["ns_steps"], dtype=dtype)
 
-    def update_scale(self, param_shape: torch.Size, matrix_shape: torch.Size) -> float:
-        return _shape_scale(param_shape[-2], param_shape[-1])
+    def scale_dims(self, param_shape: torch.Size, matrix_shape: torch.Size) -> tuple[int, int]:
+        return param_shape[-2], param_shape[-1]
 
     def check_group(self, group: dict[str, Any]) -> None:
         if group.get("total_steps") is not None and not isinstance(
@@ -126,8 +124,7 @@ class ExactVariant(PolarVariant):
         return grad.detach().clone(), False
 
     def ns_dtype(self, device: torch.device) -> torch.dtype:
-        # bfloat16 uses the tensor cores on CUDA; on CPUs without native bfloat16 it is slow.
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return auto_matmul_dtype(device)
 
     def soft_polar_dtype(self, device: torch.device) -> torch.dtype:
         return torch.float32
@@ -136,17 +133,17 @@ class ExactVariant(PolarVariant):
         """Every soft map and precision is available."""
 
     def soft_polar(
-        self, G: Tensor, tau: float, group: dict[str, Any], dtype: torch.dtype
+        self, G: Tensor, tau: Tensor, group: dict[str, Any], dtype: torch.dtype
     ) -> Tensor:
         soft_map = get_soft_map(group["soft_map"])
         if isinstance(soft_map, AlgebraicMap):
             return soft_polar(
                 G, tau, tol=group["ns_tol"], max_iter=group["ns_max_iter"], dtype=dtype
             )
-        return spectral_soft_map(G, tau, soft_map)
+        return spectral_soft_map(G, float(tau), soft_map)
 
-    def update_scale(self, param_shape: torch.Size, matrix_shape: torch.Size) -> float:
-        return _shape_scale(matrix_shape[-2], matrix_shape[-1])
+    def scale_dims(self, param_shape: torch.Size, matrix_shape: torch.Size) -> tuple[int, int]:
+        return matrix_shape[-2], matrix_shape[-1]
 
 
 POLAR_VARIANTS: dict[str, PolarVariant] = {v.name: v for v in (PaperVariant(), ExactVariant())}

@@ -14,6 +14,9 @@ with ``u = m`` (or the Nesterov direction, or ``g`` without momentum) and the st
 ``Signum`` is the sign phase forever; ``SoftSignum`` switches to the soft map ``phi`` (tanh by
 default) after ``sign_fraction * total_steps`` steps, with the temperatures of
 :mod:`theoropt.optim.temperature` fitted once to the entries of the group's directions ``u``.
+``maximize=True`` uses ``-g``. A NaN or infinite direction entry makes its parameter NaN
+(``u + 0 * m``), as a NaN gradient does in ``torch.optim.SGD``, instead of freezing it
+(``sign(NaN) = 0``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from theoropt.optim import fused as fu
 from theoropt.optim import multi_tensor as mt
 from theoropt.optim.hyperparameters import (
+    as_float,
+    check_bool,
     check_grad,
+    check_lr,
     check_momentum,
+    check_optional_bool,
     check_params,
     check_range,
     check_schedule,
@@ -76,16 +84,31 @@ def step_size_rule(normalized: bool, sign_norm: bool) -> StepSize:
 class _SignDescent(TemperatureScheduled):
     """Shared implementation of :class:`Signum` and :class:`SoftSignum`."""
 
+    _late_keys = ("normalized", "sign_norm", "maximize", "foreach", "fused")
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        check_lr(defaults["lr"])
+        super().__init__(params, defaults)
+
     def _check_group(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
         check_params(group["params"], name)
-        check_range("lr", group["lr"], 0.0)
+        check_lr(group["lr"])
         check_range("weight_decay", group["weight_decay"], 0.0)
         check_momentum(group["momentum"], group["dampening"], group["nesterov"])
         for flag in ("normalized", "sign_norm"):
-            if not isinstance(group[flag], bool):
-                raise TypeError(f"{flag} must be True or False, got {group[flag]!r}")
+            check_bool(flag, group[flag])
         step_size_rule(group["normalized"], group["sign_norm"])
+        check_bool("maximize", group["maximize"])
+        check_optional_bool("foreach", group["foreach"])
+        check_optional_bool("fused", group["fused"])
+        if group["foreach"] and group["fused"]:
+            raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
+        if group["fused"] and (group["normalized"] or group["sign_norm"]):
+            raise RuntimeError(
+                f"{name}: fused=True takes the step lr; normalized / sign_norm need the "
+                "group's direction norm first: use fused=None or False"
+            )
         if group["total_steps"] is not None:
             check_schedule(
                 group["total_steps"], group["sign_fraction"], group["eps"], group["tmax"]
@@ -94,7 +117,6 @@ class _SignDescent(TemperatureScheduled):
         group.setdefault("step", 0)
         group.setdefault("schedule", None)
         group.setdefault("schedule_statistics", None)
-        group.setdefault("temperature", None)
 
     @staticmethod
     def _direction_entries(directions: list[Tensor]) -> Tensor:
@@ -102,17 +124,22 @@ class _SignDescent(TemperatureScheduled):
         return torch.cat([gathered(u.detach()).reshape(-1).to(torch.float64) for u in directions])
 
     def _update_momentum(
-        self, params: list[Tensor], beta: float, dampening: float, foreach: bool
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        beta: float,
+        dampening: float,
+        foreach: bool,
     ) -> None:
         """``m <- beta m + (1 - dampening) g``; a new buffer starts as a copy of ``g``."""
         old_buffers, old_grads = [], []
-        for p in params:
+        for p, g in zip(params, grads, strict=True):
             state = self.state[p]
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = p.grad.detach().clone()
+                state["momentum_buffer"] = g.detach().clone()
             else:
                 old_buffers.append(state["momentum_buffer"])
-                old_grads.append(p.grad)
+                old_grads.append(g)
         if old_buffers:
             mt.mul_(old_buffers, beta, foreach)
             mt.add_(old_buffers, old_grads, 1.0 - dampening, foreach)
@@ -123,36 +150,62 @@ class _SignDescent(TemperatureScheduled):
         if not params:
             return
         grads = [check_grad(p, name) for p in params]
-        foreach = group["foreach"] if group["foreach"] is not None else True
-        lr, beta = group["lr"], group["momentum"]
+        plain_step = not (group["normalized"] or group["sign_norm"])
+        fused = plain_step and fu.use_fused(group["fused"], group["foreach"], params, name)
+        if fused and not self._fits_schedule_now(group):  # the fit needs this step's momentum
+            self._fused_step(group, params, grads)
+            return
+        foreach = True if group["foreach"] is None else group["foreach"]
+        lr, beta = as_float(group["lr"]), group["momentum"]
         if group["weight_decay"] != 0:
             mt.mul_(params, 1.0 - lr * group["weight_decay"], foreach)
-        # A Nesterov direction is a new tensor and is mapped in place; the momentum buffers and
-        # the gradients must stay intact, so their map goes into new tensors.
-        in_place = beta > 0 and group["nesterov"]
+        if group["maximize"]:
+            grads = mt.negated(grads, foreach)
         if beta > 0:
-            self._update_momentum(params, beta, group["dampening"], foreach)
+            self._update_momentum(params, grads, beta, group["dampening"], foreach)
             buffers = [self.state[p]["momentum_buffer"] for p in params]
-            directions = mt.added(grads, buffers, beta, foreach) if in_place else buffers
+            directions = mt.added(grads, buffers, beta, foreach) if group["nesterov"] else buffers
         else:
             directions = grads
         eta = step_size_rule(group["normalized"], group["sign_norm"])(lr, directions, foreach)
-        tau = self._step_temperature(group, lambda: self._direction_entries(directions))
-        if tau == math.inf:
-            if in_place:
-                mt.sign_(directions, foreach)
-            updates = directions if in_place else mt.signs(directions, foreach)
+        if self._in_sign_phase(group):
+            updates = mt.signs(directions, foreach)
+            mt.carry_non_finite_(updates, directions, foreach)
             mt.add_(params, updates, -eta, foreach)
         else:
+            tau = self._transition_temperature(group, lambda: self._direction_entries(directions))
             soft_map = get_soft_map(group["soft_map"])
-            if in_place:
-                soft_map.apply_(directions, tau, foreach, affine=False)
-            cores = (
-                directions if in_place else soft_map.applied(directions, tau, foreach, affine=False)
-            )
+            cores = soft_map.applied(directions, tau, foreach, affine=False)
+            mt.carry_non_finite_(cores, directions, foreach)
             soft_map.add_mapped_(params, cores, -eta, foreach)
         group["step"] += 1
-        group["temperature"] = tau
+
+    def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor]) -> None:
+        """The same step as one compiled pass per tensor (:mod:`theoropt.optim.fused`)."""
+        lr, beta, dampening = as_float(group["lr"]), group["momentum"], group["dampening"]
+        sign = -1.0 if group["maximize"] else 1.0
+        buffers = []
+        if beta > 0:
+            for p, g in zip(params, grads, strict=True):
+                state = self.state[p]
+                if "momentum_buffer" not in state:  # the kernel's first update makes it s g
+                    state["momentum_buffer"] = torch.mul(g.detach(), sign * dampening / beta)
+                buffers.append(state["momentum_buffer"])
+        tau = math.inf if self._in_sign_phase(group) else float(self._transition_temperature(group))
+        fu.sign_descent_(
+            params,
+            grads,
+            buffers,
+            decay=1.0 - lr * group["weight_decay"],
+            lr=lr,
+            beta=beta,
+            dampening=dampening,
+            sign=sign,
+            nesterov=group["nesterov"],
+            tau=tau,
+            soft_map=get_soft_map(group["soft_map"]),
+        )
+        group["step"] += 1
 
 
 class Signum(_SignDescent):
@@ -168,13 +221,19 @@ class Signum(_SignDescent):
         normalized: step ``lr / ||u||_2`` instead of ``lr``, ``u`` the group's directions
             (the Softsign authors' option; one host synchronisation per step).
         sign_norm: step ``lr * ||u||_2`` instead (exclusive with ``normalized``).
-        foreach: multi-tensor kernels (``None``: yes); ``False`` loops over tensors.
+        maximize: maximise the objective (the gradients' sign is flipped).
+        foreach: multi-tensor kernels; ``False`` loops over tensors.
+        fused: one compiled pass per tensor and step (:mod:`theoropt.optim.fused`; the same
+            results to float rounding). ``None`` (default): fused for groups of at least 2^20
+            elements where ``torch.compile`` can build the kernels, ``foreach`` is not set and
+            the step is ``lr`` (not ``normalized`` / ``sign_norm``), multi-tensor kernels
+            otherwise.
     """
 
     def __init__(
         self,
         params: ParamsT,
-        lr: float = 1e-3,
+        lr: float | Tensor = 1e-3,
         momentum: float = 0.9,
         dampening: float = 0.0,
         nesterov: bool = False,
@@ -182,7 +241,9 @@ class Signum(_SignDescent):
         *,
         normalized: bool = False,
         sign_norm: bool = False,
+        maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -197,7 +258,9 @@ class Signum(_SignDescent):
             eps=1e-4,
             tmax=20.0,
             soft_map="tanh",
+            maximize=maximize,
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -210,13 +273,13 @@ class SoftSignum(_SignDescent):
     (:mod:`theoropt.optim.temperature`), fitted once per group, when the transition starts, to
     the entries of its directions ``u`` (the momentum, the Nesterov direction with
     ``nesterov=True``, the gradient without momentum), as the authors' code does; after
-    ``total_steps`` the last temperature is kept. ``temperatures()`` (or
-    ``group["temperature"]``) reads the temperature of each group's last step. The authors'
-    class defaults to ``momentum=0``; this one to 0.9, like :class:`Signum`.
+    ``total_steps`` the last temperature is kept. ``temperatures()`` reads the temperature of
+    each group's last step. The authors' class defaults to ``momentum=0``; this one to 0.9, like
+    :class:`Signum`.
 
     Args:
         params, lr, momentum, dampening, nesterov, weight_decay, normalized, sign_norm,
-            foreach: as :class:`Signum`.
+            maximize, foreach, fused: as :class:`Signum`.
         total_steps: planned number of steps (sets the phase lengths).
         sign_fraction: share of the steps in the sign phase (paper default 0.9).
         eps: coordinates with ``|m| >= q_t`` are within ``eps`` of +-1.
@@ -227,7 +290,7 @@ class SoftSignum(_SignDescent):
     def __init__(
         self,
         params: ParamsT,
-        lr: float = 1e-3,
+        lr: float | Tensor = 1e-3,
         momentum: float = 0.9,
         dampening: float = 0.0,
         nesterov: bool = False,
@@ -240,7 +303,9 @@ class SoftSignum(_SignDescent):
         soft_map: str = "tanh",
         normalized: bool = False,
         sign_norm: bool = False,
+        maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -255,6 +320,8 @@ class SoftSignum(_SignDescent):
             eps=eps,
             tmax=tmax,
             soft_map=soft_map,
+            maximize=maximize,
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)

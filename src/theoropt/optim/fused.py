@@ -1,0 +1,137 @@
+"""One pass over the parameters per step: the sign-descent update compiled into fused kernels.
+
+The multi-tensor path performs a step as a sequence of ``torch._foreach_*`` operations, each a
+pass over every parameter: about 14 words of memory traffic per parameter for SoftSignum. The
+fused path compiles the whole elementwise update of a group with ``torch.compile`` (inductor:
+C++ on the CPU, triton on CUDA) into one kernel per tensor that reads the parameter, the
+gradient and the momentum once and writes the parameter and the momentum once — 5 words, the
+floor (fused AdamW moves 7)::
+
+    m  <- beta m + c g                         (c = s (1 - dampening), s = -1 when maximising)
+    d  = s g + beta m  (Nesterov)  or  m       (or s g without momentum)
+    u  = sign(d)  or  phi(tau d)               (sign phase / transition: the group's soft map)
+    p  <- (1 - lr wd) p - lr (u + (d - d))     (d - d: a NaN or inf in d makes p NaN)
+
+The scalars travel as one tensor (float64 for float64 parameters, float32 otherwise), so a new
+learning rate or temperature does not recompile. A kernel is compiled per group layout (number,
+shapes and dtypes of the tensors), phase (sign or soft map), Nesterov and momentum or not:
+typically two per optimizer. A new momentum buffer is set to ``(dampening / beta) s g`` so that
+the kernel's first update gives ``m = s g`` (exactly when ``dampening = 0``), as the per-tensor
+path's copy of the first gradient.
+
+Compiling costs seconds to tens of seconds once per kernel and process (measured on the 2-core
+EPYC under load: 5-15 s for a 4-tensor model, 25-40 s for the 37 tensors of a 4-layer GPT;
+inductor caches compiled code on disk). ``fused=None`` therefore chooses the fused path only
+for groups of at least :data:`FUSED_MIN_NUMEL` elements on a device inductor compiles for (a
+C++ compiler on the CPU, triton on CUDA); ``fused=True`` asks for it anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from theoropt.optim.soft_maps import SoftMap
+
+FUSED_MIN_NUMEL = 2**20
+"""``fused=None`` uses the fused path for groups of at least this many elements (1 Mi)."""
+
+_RECOMPILE_LIMIT = 64
+"""Compiled graphs kept per kernel (one per group layout and phase): above torch's default of 8,
+which several optimizers in one process (a test suite, a benchmark) would exceed."""
+
+
+@functools.cache
+def fused_supported(device_type: str) -> bool:
+    """Whether inductor can compile kernels for ``device_type`` here."""
+    if device_type == "cuda":
+        from torch.utils._triton import has_triton
+
+        return torch.cuda.is_available() and has_triton()
+    if device_type == "cpu":
+        try:
+            from torch._inductor.cpp_builder import get_cpp_compiler
+
+            get_cpp_compiler()
+        except (ImportError, RuntimeError, OSError):
+            return False
+        return True
+    return False
+
+
+def use_fused(
+    setting: bool | None, foreach: bool | None, params: Sequence[Tensor], name: str
+) -> bool:
+    """Resolve ``fused`` for a group's parameters (``None``: see the module docstring)."""
+    if setting and foreach:
+        raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
+    if setting is False or (setting is None and foreach is not None) or not params:
+        return False
+    if setting is None and torch.compiler.is_compiling():
+        return False  # inside a user's torch.compile the multi-tensor path is traced whole
+    devices = {p.device for p in params}
+    supported = len(devices) == 1 and fused_supported(next(iter(devices)).type)
+    if setting:
+        if not supported:
+            raise RuntimeError(
+                f"{name}: fused=True needs the group's parameters on one device that "
+                f"torch.compile's inductor backend compiles for (a C++ compiler on the CPU, "
+                f"triton on CUDA); got {sorted(map(str, devices))}. Use fused=False "
+                "(multi-tensor kernels) instead"
+            )
+        return True
+    return supported and sum(p.numel() for p in params) >= FUSED_MIN_NUMEL
+
+
+def _sign_descent(
+    params: list[Tensor],
+    grads: list[Tensor],
+    buffers: list[Tensor],
+    scalars: Tensor,
+    nesterov: bool,
+    soft_map: SoftMap | None,
+) -> None:
+    """The fused update (module docstring); ``scalars``: decay, lr, beta, c, s, tau."""
+    decay, lr, beta, c, s, tau = scalars.unbind()
+    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+        if buffers:
+            m = buffers[i] * beta + g * c
+            buffers[i].copy_(m)
+            d = g * s + m * beta if nesterov else m
+        else:
+            d = g * s
+        u = torch.sign(d) if soft_map is None else soft_map.elementwise(d * tau)
+        p.copy_(p * decay - (u + (d - d)) * lr)
+
+
+_compiled_sign_descent = torch.compile(_sign_descent, fullgraph=True, dynamic=False)
+
+
+def sign_descent_(
+    params: list[Tensor],
+    grads: list[Tensor],
+    buffers: list[Tensor],
+    *,
+    decay: float,
+    lr: float,
+    beta: float,
+    dampening: float,
+    sign: float,
+    nesterov: bool,
+    tau: float,
+    soft_map: SoftMap,
+) -> None:
+    """One fused step of the group (in place); ``buffers`` empty when there is no momentum;
+    ``tau = inf`` is the sign phase."""
+    sign_phase = math.isinf(tau)
+    values = [decay, lr, beta, sign * (1.0 - dampening), sign, 1.0 if sign_phase else tau]
+    dtype = torch.float64 if any(p.dtype == torch.float64 for p in params) else torch.float32
+    scalars = torch.tensor(values, dtype=dtype).to(params[0].device)
+    with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
+        _compiled_sign_descent(
+            params, grads, buffers, scalars, nesterov, None if sign_phase else soft_map
+        )

@@ -1,0 +1,159 @@
+"""The fused paths against the multi-tensor ones, and torch.compile of a whole step.
+
+Signum / SoftSignum ``fused=True`` compile their update with inductor (seconds per kernel on a
+CPU: the configurations below are chosen to share kernels); Muon / SoftMuon ``fused=True`` run
+their AdamW part through ``torch.optim``'s fused AdamW. Ports torch's
+``test_fused_matches_forloop`` (same trajectory and state to float rounding, with a step without
+gradients and a frozen layer) and checks what torch's suite cannot know about ours: the
+phases, the non-finite rule and the default choice of the path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from tests.optim.helpers import tiny_model, train
+from tests.optim.test_torch_contract import _model_params, compare_implementations
+from theoropt.optim import Muon, Signum, SoftMuon, SoftSignum, fused, split_params
+
+pytestmark = pytest.mark.slow  # compiles kernels
+
+SOFT = dict(total_steps=10, sign_fraction=0.5)
+FLOAT32_STEPS = dict(rtol=1e-5, atol=1e-6)
+"""Tolerance of fused against multi-tensor after 7 steps at lr 1e-3 (float32): the fused tanh
+is a rational approximation within 3.4e-7 of tanh, the multi-tensor one 2 sigmoid(2z) - 1."""
+
+needs_compiler = pytest.mark.skipif(
+    not fused.fused_supported("cpu"), reason="torch.compile's C++ backend is unavailable"
+)
+
+
+@needs_compiler
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("Signum", {}),
+        ("SoftSignum", SOFT),
+        ("SoftSignum", {**SOFT, "nesterov": True, "maximize": True, "weight_decay": 0.1}),
+        ("SoftSignum", {**SOFT, "momentum": 0.0, "soft_map": "algebraic"}),
+    ],
+    ids=["signum", "softsignum", "nesterov-maximize-decay", "no-momentum-algebraic"],
+)
+def test_fused_matches_foreach(name, settings):
+    """test_fused_matches_forloop: parameters and state agree after 7 steps (a step without
+    gradients, a frozen layer, both phases)."""
+    compare_implementations(name, "fused", torch.float32, settings, FLOAT32_STEPS)
+
+
+@needs_compiler
+def test_fused_follows_the_per_tensor_loop_in_float64():
+    """In float64 the fused kernel computes in float64: agreement to the rational tanh's error."""
+    compare_implementations("SoftSignum", "fused", torch.float64, SOFT, dict(rtol=1e-6, atol=1e-9))
+
+
+@needs_compiler
+def test_fused_propagates_non_finite_gradients():
+    """The compiler must not simplify the ``d - d`` that makes a NaN or inf visible."""
+    for bad in (math.nan, math.inf):
+        model, params = _model_params(torch.float32)
+        optimizer = Signum(params, lr=1e-3, fused=True)
+        model(torch.randn(3, 2)).sum().backward()
+        model[0].weight.grad[1, 0] = bad
+        optimizer.step()
+        weight = model[0].weight.detach()
+        assert torch.isnan(weight[1, 0]) and torch.isfinite(weight).sum() == weight.numel() - 1
+
+
+@needs_compiler
+def test_a_training_run_is_the_same_on_both_paths():
+    runs = []
+    for fused_path in (False, True):
+        model = tiny_model()
+        optimizer = SoftSignum(model.parameters(), lr=1e-2, fused=fused_path, **SOFT)
+        losses = train(model, optimizer, range(14))
+        runs.append((losses, [p.detach() for p in model.parameters()]))
+    assert runs[0][0] == pytest.approx(runs[1][0], rel=1e-5)
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert math.isfinite(optimizer.temperatures()[0])
+
+
+@pytest.mark.parametrize(("name", "settings"), [("Muon", {}), ("SoftMuon", SOFT)])
+def test_muon_adamw_part_fused_matches_foreach(name, settings):
+    """The AdamW part through torch's fused AdamW kernel (no compiling)."""
+    compare_implementations(name, "fused", torch.float32, settings)
+
+
+def test_the_default_path_is_chosen_by_size_and_support(monkeypatch):
+    params = [torch.zeros(10, requires_grad=True)]
+    assert not fused.use_fused(None, None, params, "Signum")  # small: multi-tensor kernels
+    monkeypatch.setattr(fused, "FUSED_MIN_NUMEL", 10)
+    assert fused.use_fused(None, None, params, "Signum") == fused.fused_supported("cpu")
+    assert not fused.use_fused(None, True, params, "Signum")  # an explicit foreach wins
+    assert not fused.use_fused(False, None, params, "Signum")
+
+
+def test_fused_requests_that_cannot_be_met_are_errors(monkeypatch):
+    params = [torch.zeros(3, requires_grad=True)]
+    with pytest.raises(RuntimeError, match="`foreach` and `fused` cannot be `True` together"):
+        Signum(params, fused=True, foreach=True)
+    with pytest.raises(RuntimeError, match="`foreach` and `fused` cannot be `True` together"):
+        Muon(params, fused=True, foreach=True)
+    fused.fused_supported.cache_clear()
+    monkeypatch.setattr(fused, "fused_supported", lambda device: False)
+    optimizer = Signum(params, fused=True)
+    params[0].grad = torch.ones(3)
+    with pytest.raises(RuntimeError, match="parameters on one device that torch"):
+        optimizer.step()
+
+
+# --- torch.compile of the whole step (the multi-tensor path) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "whole_transition"),
+    [
+        (lambda m: Signum(m.parameters(), lr=1e-2, foreach=True), True),
+        (lambda m: SoftSignum(m.parameters(), lr=1e-2, foreach=True, **SOFT), True),
+        (lambda m: Muon(split_params(m), foreach=True, ns_dtype="float32"), True),
+        (
+            lambda m: SoftMuon(m.parameters(), lr=1e-2, foreach=True, ns_dtype="float32", **SOFT),
+            False,
+        ),
+    ],
+    ids=["Signum", "SoftSignum", "Muon", "SoftMuon"],
+)
+def test_compiled_step_has_no_graph_break_and_matches_eager(make, whole_transition):
+    """``torch.compile(optimizer.step, fullgraph=True)`` traces every step without a graph
+    break — the sign phase and the transition (after the one-off schedule fit, which runs
+    eagerly) — and takes the eager steps. SoftMuon's transition iterates its soft polar to a
+    tolerance (a data-dependent count of steps): there the step compiles with graph breaks.
+    The ``eager`` backend checks the tracing; inductor's code generation is torch's."""
+    torch._dynamo.reset()  # every optimizer's step shares torch's wrapper: a fresh cache
+    models = [tiny_model(), tiny_model()]
+    optimizers = [make(m) for m in models]
+    whole = torch.compile(optimizers[1].step, backend="eager", fullgraph=True)
+    broken = torch.compile(optimizers[1].step, backend="eager")
+    group = optimizers[1].param_groups[0]
+    graphs = []
+    for step in range(14):
+        for model, optimizer in zip(models, optimizers, strict=True):
+            optimizer.zero_grad()
+            x = torch.randn(8, 6, generator=torch.Generator().manual_seed(step))
+            nn.functional.mse_loss(model(x), torch.zeros(8, 3)).backward()
+        optimizers[0].step()
+        if optimizers[1]._fits_schedule_now(group):
+            optimizers[1].step()
+        elif whole_transition or step < SOFT["total_steps"] * SOFT["sign_fraction"]:
+            whole()
+        else:
+            broken()
+        graphs.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    if whole_transition:  # no recompilation per step: the temperature is looked up in a tensor
+        assert graphs[-1] == graphs[7]
