@@ -7,14 +7,16 @@ timed in the same process, interleaved with it, at each thread count asked for:
   users pick (target <= 1.0x), and against the **floor**: the bytes a step must move at the
   memory bandwidth of ``a += b`` measured in the same run (SoftSignum and Signum: 5 words per
   parameter — read parameter, gradient, momentum; write parameter, momentum; fused AdamW: 7);
-* our Muon (``ns_dtype="auto"``) against ``torch.optim.Muon`` (target <= 0.8x), on the hidden
+* our Muon (``ns_dtype="auto"``), in each variant (``"exact"``, theoropt's, and ``"paper"``,
+  the Softsign authors'), against ``torch.optim.Muon`` (target <= 0.8x), on the hidden
   matrices only (torch's Muon takes 2-D parameters only), and SoftMuon mid-transition against
-  our Muon (target <= 1.25x); the dtype "auto" chose is printed;
+  our Muon of the same variant (target <= 1.25x); the dtype "auto" chose is printed, and
+  whether bfloat16 is emulated;
 * with ``--ddp``: the Muon step of 2 gloo processes (1 thread each) sharing the matrices
   (``distributed_mesh``) against the single-process step at 1 thread (target <= 0.75x).
 
     python -m benchmarks.optim_step_time [--sets small,large] [--threads 1,2] [--ddp]
-                                         [--json F] [--markdown F]
+                                         [--clock wall|cpu] [--json F] [--markdown F]
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from torch import Tensor
 from theoropt.bench.spawn import run_distributed
 from theoropt.optim import Muon, Signum, SoftMuon, SoftSignum
 from theoropt.optim.fused import use_fused
+from theoropt.optim.matrix_functions import arithmetic
 from theoropt.optim.models import CharGPT, GPTConfig
-from theoropt.optim.precision import auto_matmul_dtype
+from theoropt.optim.precision import DTYPES, auto_matmul_dtype
 
 SETS = {
     "small": GPTConfig(vocab_size=65, context=256, n_layer=4, n_head=8, d_model=256),
@@ -201,6 +204,19 @@ def bench_elementwise(
     return rows
 
 
+VARIANTS = ("exact", "paper")
+"""Muon / SoftMuon variants timed (:mod:`theoropt.optim.polar_variants`)."""
+PRECISIONS = ("float32", "bfloat16")
+"""Explicit ``ns_dtype`` settings of Muon (exact) timed beside ``"auto"``."""
+
+
+def _dtype_note(device: torch.device, dtype: torch.dtype) -> str:
+    """How a Newton–Schulz dtype runs on ``device`` (bfloat16 is emulated on slow CPUs)."""
+    name = str(dtype).removeprefix("torch.")
+    emulated = arithmetic(dtype, device).work != dtype
+    return f"{name}, emulated (float32 ops, bfloat16 rounding)" if emulated else name
+
+
 def bench_matrices(
     config: GPTConfig,
     device: torch.device,
@@ -208,43 +224,50 @@ def bench_matrices(
     torch_muon_reps: int,
     clock: Callable[[], float],
 ) -> list[dict]:
-    """Our Muon (each precision) and SoftMuon against torch.optim.Muon, on the matrices."""
+    """Our Muon and SoftMuon in each variant (and Muon in each precision) against our Muon of
+    the same variant and against torch.optim.Muon, on the matrices."""
     matrices = make_params(config, device, matrices_only=True)
-    auto = auto_matmul_dtype(device)
-    ours = {
-        f"Muon (auto: {str(auto).removeprefix('torch.')})": Muon(matrices).step,
-        "Muon, float32": Muon(matrices, ns_dtype="float32").step,
-        "Muon, bfloat16": Muon(matrices, ns_dtype="bfloat16").step,
-        "SoftMuon (mid-transition)": soft_at(SoftMuon, matrices, 50),
-        "SoftMuon (first transition step)": soft_at(SoftMuon, matrices, 0),
-    }
-    times = time_interleaved(ours, device, reps, clock)
-    muon_label = next(iter(ours))
-    muon_ms = times[muon_label]
-    rows = [row(muon_label, muon_ms, "Muon (auto)", muon_ms, note=f"{len(matrices)} matrices")]
-    for label in ("Muon, float32", "Muon, bfloat16"):
-        rows.append(row(label, times[label], "Muon (auto)", muon_ms))
-    for label, target in (
-        ("SoftMuon (mid-transition)", 1.25),
-        ("SoftMuon (first transition step)", None),
-    ):
-        tau = ours[label].optimizer.temperatures()[0]
-        rows.append(row(label, times[label], "Muon (auto)", muon_ms, target, note=f"tau={tau:.3g}"))
-    if torch_muon_reps > 0:
-        reference = torch.optim.Muon(matrices, lr=0.02)
-        both = time_interleaved(
-            {"torch": reference.step, "ours": ours[muon_label]}, device, torch_muon_reps, clock
-        )
-        rows.append(
-            row(
-                muon_label,
-                both["ours"],
-                "torch.optim.Muon",
-                both["torch"],
-                0.8,
-                note=f"torch.optim.Muon (bfloat16): {both['torch']:.0f} ms",
+    ours: dict[str, Callable[[], object]] = {}
+    muon_dtypes: dict[str, torch.dtype] = {}
+    for variant in VARIANTS:
+        muon = Muon(matrices, variant=variant)
+        muon_dtypes[variant] = muon.ns_dtypes[0]
+        ours[f"Muon {variant}"] = muon.step
+        for position, at in (("mid-transition", 50), ("first transition step", 0)):
+            ours[f"SoftMuon {variant} ({position})"] = soft_at(
+                SoftMuon, matrices, at, variant=variant
             )
-        )
+    for name in PRECISIONS:
+        ours[f"Muon exact, ns_dtype={name}"] = Muon(matrices, ns_dtype=name).step
+    times = time_interleaved(ours, device, reps, clock)
+    rows = []
+    for variant in VARIANTS:
+        reference, ref_ms = f"Muon {variant}", times[f"Muon {variant}"]
+        note = f"auto: {_dtype_note(device, muon_dtypes[variant])}; {len(matrices)} matrices"
+        rows.append(row(reference, ref_ms, reference, ref_ms, note=note))
+        for position, target in (("mid-transition", 1.25), ("first transition step", None)):
+            label = f"SoftMuon {variant} ({position})"
+            tau = ours[label].optimizer.temperatures()[0]
+            rows.append(row(label, times[label], reference, ref_ms, target, note=f"tau={tau:.3g}"))
+    for name in PRECISIONS:
+        label, note = f"Muon exact, ns_dtype={name}", _dtype_note(device, DTYPES[name])
+        rows.append(row(label, times[label], "Muon exact", times["Muon exact"], note=note))
+    if torch_muon_reps > 0:
+        peer = torch.optim.Muon(matrices, lr=0.02)
+        steps = {"torch": peer.step} | {v: ours[f"Muon {v}"] for v in VARIANTS}
+        peer_times = time_interleaved(steps, device, torch_muon_reps, clock)
+        for variant in VARIANTS:
+            note = f"torch.optim.Muon (bfloat16, torch's kernels): {peer_times['torch']:.0f} ms"
+            rows.append(
+                row(
+                    f"Muon {variant}",
+                    peer_times[variant],
+                    "torch.optim.Muon",
+                    peer_times["torch"],
+                    0.8,
+                    note=note,
+                )
+            )
     return rows
 
 
@@ -389,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{machine()}; device {device}; torch {torch.__version__}; {args.clock} clock"
     if device.type == "cuda":
         header += f"; {torch.cuda.get_device_name(device)}"
-    header += f"; ns_dtype auto -> {auto_matmul_dtype(device)}"
+    header += f"; ns_dtype auto -> {auto_matmul_dtype(device)} (exact variant), bfloat16 (paper)"
     text = header + "\n\n" + to_markdown(rows)
     print("\n" + text)
     if args.json:

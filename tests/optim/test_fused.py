@@ -111,6 +111,32 @@ def test_fused_requests_that_cannot_be_met_are_errors(monkeypatch):
         optimizer.step()
 
 
+@pytest.mark.parametrize("rule", ["normalized", "sign_norm"])
+def test_normalized_and_sign_norm_steps_take_the_multi_tensor_path(monkeypatch, rule):
+    """Their step needs the norm of all the group's directions before any parameter moves:
+    ``fused=True`` with them is an error that says so, and ``fused=None`` on a group the
+    default would fuse takes the multi-tensor path (the same steps as ``foreach=True``)."""
+    for cls, settings in ((Signum, {}), (SoftSignum, SOFT)):
+        with pytest.raises(RuntimeError, match="normalized / sign_norm need"):
+            cls([torch.zeros(3, requires_grad=True)], fused=True, **settings, **{rule: True})
+    monkeypatch.setattr(fused, "FUSED_MIN_NUMEL", 1)
+    monkeypatch.setattr(fused, "fused_supported", lambda device: True)
+    assert fused.use_fused(None, None, [torch.zeros(3)], "SoftSignum")  # would be fused
+
+    def no_fused_step(*args, **kwargs):
+        raise AssertionError("the fused kernel was called")
+
+    monkeypatch.setattr(fused, "sign_descent_", no_fused_step)
+    runs = []
+    for foreach in (None, True):
+        model = tiny_model()
+        optimizer = SoftSignum(model.parameters(), lr=1e-2, foreach=foreach, **SOFT, **{rule: True})
+        runs.append((train(model, optimizer, range(8)), list(model.parameters())))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        assert torch.equal(a, b)
+
+
 # --- torch.compile of the whole step (the multi-tensor path) ----------------------------------
 
 
@@ -119,13 +145,14 @@ def test_fused_requests_that_cannot_be_met_are_errors(monkeypatch):
     [
         (lambda m: Signum(m.parameters(), lr=1e-2, foreach=True), True),
         (lambda m: SoftSignum(m.parameters(), lr=1e-2, foreach=True, **SOFT), True),
-        (lambda m: Muon(split_params(m), foreach=True, ns_dtype="float32"), True),
+        (lambda m: Muon(split_params(m), foreach=True), True),  # ns_dtype "auto"
+        (lambda m: Muon(split_params(m), foreach=True, variant="paper"), True),
         (
             lambda m: SoftMuon(m.parameters(), lr=1e-2, foreach=True, ns_dtype="float32", **SOFT),
             False,
         ),
     ],
-    ids=["Signum", "SoftSignum", "Muon", "SoftMuon"],
+    ids=["Signum", "SoftSignum", "Muon", "Muon-paper", "SoftMuon"],
 )
 def test_compiled_step_has_no_graph_break_and_matches_eager(make, whole_transition):
     """``torch.compile(optimizer.step, fullgraph=True)`` traces every step without a graph

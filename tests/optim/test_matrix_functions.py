@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from theoropt.optim import soft_polar
+from theoropt.optim import precision, soft_polar
 from theoropt.optim.matrix_functions import (
     QUINTIC_COEFFICIENTS,
     inverse_sqrt_newton_schulz,
@@ -303,9 +303,11 @@ def native_bfloat16_quintic(G, steps=5):
     return X.float()
 
 
-def test_bfloat16_on_the_cpu_is_emulated_with_bfloat16_rounding():
-    """Emulation: float32 operations on bfloat16 values, each result rounded to bfloat16. It
-    agrees with torch's bfloat16 kernels at bfloat16 accuracy and is as far from float64."""
+def test_bfloat16_on_the_cpu_is_emulated_with_bfloat16_rounding(fresh_choice, monkeypatch):
+    """Emulation (on a CPU without native bfloat16): float32 operations on bfloat16 values,
+    each result rounded to bfloat16. It agrees with torch's bfloat16 kernels at bfloat16
+    accuracy and is as far from float64."""
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: False)
     G = torch.randn(3, 48, 96, generator=torch.Generator().manual_seed(6))
     emulated = newton_schulz_polar(G, 5, dtype=torch.bfloat16)
     assert emulated.dtype == torch.float32
@@ -319,3 +321,11 @@ def test_bfloat16_on_the_cpu_is_emulated_with_bfloat16_rounding():
         assert 2e-3 < relative < 3e-2  # bfloat16, not float32
     soft = soft_polar_newton_schulz(G, 20.0, 5)
     assert torch.equal(soft, soft.bfloat16().float())
+
+
+def test_bfloat16_on_a_cpu_with_native_bfloat16_is_torchs_own(fresh_choice, monkeypatch):
+    """Where the CPU multiplies bfloat16 natively the iteration runs torch's bfloat16 kernels:
+    the same numbers as the quintic written in torch's bfloat16."""
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
+    G = torch.randn(3, 48, 96, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(newton_schulz_polar(G, 5, dtype=torch.bfloat16), native_bfloat16_quintic(G))

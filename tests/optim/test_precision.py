@@ -1,18 +1,12 @@
 """ns_dtype="auto": the Newton–Schulz precision chosen by the machine's capability."""
 
+import math
+
 import pytest
 import torch
 
 from theoropt.optim import Muon, SoftMuon, precision
-from theoropt.optim.matrix_functions import newton_schulz_polar, soft_polar
-
-
-@pytest.fixture
-def fresh_choice():
-    """Forget the cached per-device choices before and after the test."""
-    precision._auto_matmul_dtype.cache_clear()
-    yield
-    precision._auto_matmul_dtype.cache_clear()
+from theoropt.optim.matrix_functions import arithmetic, newton_schulz_polar, soft_polar
 
 
 @pytest.mark.parametrize(
@@ -97,6 +91,57 @@ def test_the_soft_polar_keeps_its_own_precision_under_auto(fresh_choice, monkeyp
     direction = buffer.lerp(weight.grad, 0.05)
     update = soft_polar(direction, tau, tol=1e-3, max_iter=30, dtype=torch.float32)
     torch.testing.assert_close(weight.detach(), before - 0.1 * update, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_is_the_precision_of_each_groups_variant(fresh_choice, monkeypatch, native):
+    """``variant`` set per group: "auto" is bfloat16 for a paper group on any machine and the
+    capability's choice for an exact one; each group's first step is its variant's momentum
+    start and polar factor in that dtype, and its AdamW ``eps`` is its variant's."""
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: native)
+    capability = torch.bfloat16 if native else torch.float32
+    generator = torch.Generator().manual_seed(3)
+    paper, exact = (torch.randn(shape, generator=generator) for shape in ((6, 10), (12, 5)))
+    vector = torch.randn(4, generator=generator)
+    params = [p.clone().requires_grad_() for p in (paper, exact, vector)]
+    optimizer = Muon(
+        [
+            {"params": [params[0]], "variant": "paper"},
+            {"params": [params[1]]},
+            {"params": [params[2]], "use_muon": False, "variant": "paper"},
+        ],
+        lr=0.1,
+        momentum=0.9,
+        nesterov=False,
+    )
+    assert optimizer.ns_dtypes == [torch.bfloat16, capability, None]
+    assert [g["variant"] for g in optimizer.param_groups] == ["paper", "exact", "paper"]
+    assert optimizer.param_groups[2]["eps"] == 1e-10
+    assert [g["adamw_eps"] for g in optimizer.param_groups[:2]] == [1e-10, 1e-8]
+    grads = [torch.randn(p.shape, generator=generator) for p in params]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g
+    optimizer.step()
+    paper_momentum = 0.1 * grads[0]  # started at zero: (1 - momentum) g
+    expected = {
+        0: paper - 0.1 * newton_schulz_polar(paper_momentum[None], dtype=torch.bfloat16)[0],
+        1: exact
+        - 0.1
+        * math.sqrt(12 / 5)
+        * newton_schulz_polar(grads[1][None], dtype=capability)[0],  # started at g
+    }
+    for i, value in expected.items():
+        torch.testing.assert_close(params[i].detach(), value, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bfloat16_is_emulated_only_where_the_cpu_lacks_it(fresh_choice, monkeypatch, native):
+    """A CPU with native bfloat16 matmuls runs bfloat16 iterations in torch's bfloat16 kernels
+    (the fast choice there); one without emulates them in float32 with bfloat16 rounding."""
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: native)
+    work = arithmetic(torch.bfloat16, torch.device("cpu")).work
+    assert work == (torch.bfloat16 if native else torch.float32)
+    assert arithmetic(torch.float32, torch.device("cpu")).work == torch.float32
 
 
 @pytest.mark.cuda

@@ -25,7 +25,7 @@ from torch.optim.optimizer import (
     register_optimizer_step_pre_hook,
 )
 
-from tests.optim.torch_contract_cases import OPTIMIZERS, REQUIRED, with_implementations
+from tests.optim.torch_contract_cases import OPTIMIZERS, REQUIRED, SOFT, with_implementations
 
 NAMES = list(OPTIMIZERS)
 
@@ -403,14 +403,62 @@ def test_can_load_older_state_dict(name):
             optimizer.zero_grad()
             model(inputs).sum().backward()
             optimizer.step()
-        old = copy.deepcopy(optimizer.state_dict())
-        for group in old["param_groups"]:
-            for flag in ("maximize", "foreach", "fused", "ns_dtype", "adjust_lr_fn"):
-                group.pop(flag, None)
-        optimizer.load_state_dict(old)
+        optimizer.load_state_dict(without_late_settings(name, optimizer.state_dict()))
         optimizer.zero_grad()
         model(inputs).sum().backward()
         optimizer.step()
+
+
+def without_late_settings(name, state):
+    """A copy of ``state`` as saved before the optimizer's late group settings existed."""
+    old = copy.deepcopy(state)
+    for group in old["param_groups"]:
+        for key in OPTIMIZERS[name][0]._late_keys:
+            group.pop(key, None)
+    return old
+
+
+def step_on(model, optimizer, inputs):
+    optimizer.zero_grad()
+    model(inputs).sum().backward()
+    optimizer.step()
+
+
+LATE_SETTINGS = {
+    "Signum": [{"sign_norm": True, "maximize": True}],
+    "SoftSignum": [{**SOFT, "normalized": True, "nesterov": True}, {**SOFT, "sign_norm": True}],
+    "Muon": [
+        {"variant": "paper", "adamw_eps": None},
+        {"ns_dtype": torch.float64, "adjust_lr_fn": None, "ns_coefficients": "polar_express"},
+    ],
+    "SoftMuon": [
+        {**SOFT, "variant": "paper"},
+        {**SOFT, "ns_dtype": torch.float64, "soft_polar_dtype": torch.float64, "maximize": True},
+    ],
+}
+"""Non-default values of late settings, some spelled as ``None`` or a ``torch.dtype``."""
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_older_state_takes_the_constructors_late_settings_and_continues_the_run(name):
+    """A state without any of the late settings (``_late_keys``), loaded into an optimizer
+    built with non-default values of them, continues bit for bit like the unbroken run: the
+    values come from the constructor, in the spelling the step reads."""
+    for settings in LATE_SETTINGS[name]:
+        model = conv_model()
+        inputs = torch.rand(1, 4, 16, 16)
+        optimizer = build(name, model.parameters(), **settings)
+
+        for _ in range(3):
+            step_on(model, optimizer, inputs)
+        resumed_model = copy.deepcopy(model)
+        resumed = build(name, resumed_model.parameters(), **settings)
+        resumed.load_state_dict(without_late_settings(name, optimizer.state_dict()))
+        for _ in range(5):  # across the transition of the soft methods
+            step_on(model, optimizer, inputs)
+            step_on(resumed_model, resumed, inputs)
+        for a, b in zip(model.parameters(), resumed_model.parameters(), strict=True):
+            assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -30,6 +30,7 @@ def _signum_settings() -> list[dict[str, Any]]:
         {"momentum": 0.9, "dampening": 0.5},
         {"nesterov": True, "weight_decay": 0.1},
         {"maximize": True, "weight_decay": 0.1},
+        {"sign_norm": True, "nesterov": True},
     ]
 
 
@@ -42,6 +43,7 @@ def _softsignum_settings() -> list[dict[str, Any]]:
         {**SOFT, "nesterov": True},
         {**SOFT, "soft_map": "algebraic"},
         {**SOFT, "maximize": True},
+        {**SOFT, "normalized": True},
     ]
 
 
@@ -55,6 +57,7 @@ def _muon_settings() -> list[dict[str, Any]]:
         {"ns_coefficients": "polar_express"},
         {"adjust_lr_fn": "match_rms_adamw", "lr": 1e-3},
         {"maximize": True, "ns_dtype": "float32"},
+        {"variant": "paper"},
     ]
 
 
@@ -67,6 +70,7 @@ def _softmuon_settings() -> list[dict[str, Any]]:
         {**SOFT, "adjust_lr_fn": "match_rms_adamw", "lr": 1e-3},
         {**SOFT, "soft_polar_dtype": "float64"},
         {**SOFT, "maximize": True},
+        {**SOFT, "variant": "paper"},
     ]
 
 

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from theoropt.optim.precision import auto_matmul_dtype
 from theoropt.optim.soft_maps import SoftMap
 
 QUINTIC_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -129,15 +130,23 @@ def _to_bfloat16_values(t: Tensor) -> Tensor:
 
 
 def arithmetic(dtype: torch.dtype, device: torch.device) -> Arithmetic:
-    """Native arithmetic in ``dtype``, except bfloat16 on the CPU, which is emulated.
+    """Native arithmetic in ``dtype``, except bfloat16 on a CPU without native bfloat16 matrix
+    products (where :func:`~theoropt.optim.precision.auto_matmul_dtype` picks float32), which
+    is emulated.
 
     Emulated bfloat16: float32 operations on bfloat16 values, each result rounded to bfloat16.
     That is the arithmetic of a bfloat16 matrix product with float32 accumulation (what CUDA's
     bfloat16 matmuls and the CPU's own bfloat16 kernels compute), up to the summation order,
-    at float32 speed: on a CPU without native bfloat16 (this project's AVX2 machine) torch's
-    bfloat16 matmuls were 45x slower than float32 ones (128x128 by 128x512, measured).
+    at about float32 speed: on a CPU without native bfloat16 (this project's AVX2 machine)
+    torch's bfloat16 matmuls were 45x slower than float32 ones (128x128 by 128x512, measured).
+    Where the CPU has them (AVX512-BF16, AMX), torch's bfloat16 kernels are the fast choice
+    and are used.
     """
-    if dtype == torch.bfloat16 and device.type == "cpu":
+    if (
+        dtype == torch.bfloat16
+        and device.type == "cpu"
+        and auto_matmul_dtype(device) != torch.bfloat16
+    ):
         return Arithmetic(torch.float32, _to_bfloat16_values)
     return Arithmetic(dtype, _unchanged)
 

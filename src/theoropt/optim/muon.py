@@ -110,13 +110,29 @@ def _step_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def _check_adjust_lr_fn(group: dict[str, Any]) -> None:
+def _canonicalise(group: dict[str, Any]) -> None:
+    """Write the settings that have several spellings as the one the step reads.
+
+    ``None`` stands for the group variant's value (``adamw_eps``; ``eps`` of a
+    ``use_muon=False`` group; ``ns_dtype``: ``"auto"``; ``soft_polar_dtype`` stays ``None``) or
+    torch's default (``adjust_lr_fn``: ``"original"``), and a ``torch.dtype`` becomes its name.
+    Runs on every new group and on every loaded one (a ``state_dict`` saved before a setting
+    existed gets it from ``defaults``, spelled as the user passed it). ``ValueError`` for an
+    unknown variant or dtype.
+    """
+    variant = get_polar_variant(group["variant"])
+    if group.get("use_muon") is False and group["eps"] is None:
+        group["eps"] = variant.adamw_eps
+    if group["adamw_eps"] is None:
+        group["adamw_eps"] = variant.adamw_eps
     if group["adjust_lr_fn"] is None:
         group["adjust_lr_fn"] = "original"  # torch.optim.Muon's spelling of the default
-    if group["adjust_lr_fn"] not in ADJUST_LR_FNS:
-        raise ValueError(
-            f"Adjust learning rate function {group['adjust_lr_fn']} is not supported "
-            f"(expected one of {list(ADJUST_LR_FNS)})"
+    group["ns_dtype"] = dtype_name(
+        AUTO if group["ns_dtype"] is None else group["ns_dtype"], "ns_dtype"
+    )
+    if group.get("soft_polar_dtype") is not None:
+        group["soft_polar_dtype"] = dtype_name(
+            group["soft_polar_dtype"], "soft_polar_dtype", allow_auto=False
         )
 
 
@@ -145,12 +161,11 @@ class _PolarDescent(TemperatureScheduled):
         distributed_mesh: Any,
     ) -> None:
         check_lr(defaults["lr"])
-        variant = get_polar_variant(defaults["variant"])
         self._adamw_defaults = {
             "lr": 3e-4 if adamw_lr is None else adamw_lr,
             "weight_decay": 0.0 if adamw_weight_decay is None else adamw_weight_decay,
             "betas": defaults["adamw_betas"],
-            "eps": variant.adamw_eps if defaults["adamw_eps"] is None else defaults["adamw_eps"],
+            "eps": defaults["adamw_eps"],  # None: the group's variant's
         }
         self._distributed_group = _Shared(process_group(distributed_mesh))
         super().__init__(params, defaults)
@@ -166,6 +181,8 @@ class _PolarDescent(TemperatureScheduled):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        for group in self.param_groups:
+            _canonicalise(group)
         for p_state in self.state.values():
             step = p_state.get("step")
             if step is not None and not torch.is_tensor(step):  # as torch.optim.AdamW loads it
@@ -203,9 +220,7 @@ class _PolarDescent(TemperatureScheduled):
         if group["foreach"] and group["fused"]:
             raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
         group.setdefault("step", 0)
-        variant = get_polar_variant(group["variant"])
-        if group.get("adamw_eps") is None:
-            group["adamw_eps"] = variant.adamw_eps
+        _canonicalise(group)
         if use_muon is False:
             self._check_adamw(group["betas"], group["eps"], "")
             return
@@ -222,10 +237,11 @@ class _PolarDescent(TemperatureScheduled):
         check_bool("nesterov", group["nesterov"])
         check_int("ns_steps", group["ns_steps"], 1)
         ns_schedule(group["ns_coefficients"])
-        _check_adjust_lr_fn(group)
-        if group["ns_dtype"] is None:  # the variant's precision, as "auto"
-            group["ns_dtype"] = AUTO
-        group["ns_dtype"] = dtype_name(group["ns_dtype"], "ns_dtype")
+        if group["adjust_lr_fn"] not in ADJUST_LR_FNS:
+            raise ValueError(
+                f"Adjust learning rate function {group['adjust_lr_fn']} is not supported "
+                f"(expected one of {list(ADJUST_LR_FNS)})"
+            )
         group.setdefault("stacked", False)
         if not isinstance(group["stacked"], bool):
             raise ValueError(f"{name}: stacked must be True or False, got {group['stacked']!r}")
@@ -236,11 +252,7 @@ class _PolarDescent(TemperatureScheduled):
             get_soft_map(group["soft_map"])
             check_range("ns_tol", group["ns_tol"], 0.0, 1.0, low_open=True)
             check_int("ns_max_iter", group["ns_max_iter"], 1)
-            if group["soft_polar_dtype"] is not None:  # None: the variant's
-                group["soft_polar_dtype"] = dtype_name(
-                    group["soft_polar_dtype"], "soft_polar_dtype", allow_auto=False
-                )
-        variant.check_group(group)
+        get_polar_variant(group["variant"]).check_group(group)
         group.setdefault("schedule", None)
         group.setdefault("schedule_statistics", None)
 

@@ -1,25 +1,32 @@
 """The dtype of the Newton–Schulz iteration: chosen by what the machine does fast, not a constant.
 
-``ns_dtype="auto"`` (the default of :class:`~theoropt.optim.Muon` and
-:class:`~theoropt.optim.SoftMuon`) resolves, once per device, to bfloat16 where bfloat16 matrix
+:func:`auto_matmul_dtype` resolves, once per device, to bfloat16 where bfloat16 matrix
 products are native and float32 elsewhere:
 
 * **CUDA**: bfloat16 when the GPU computes it natively (tensor cores from compute capability
   8.0, ``torch.cuda.is_bf16_supported(including_emulation=False)``), else float32;
 * **x86 CPUs**: bfloat16 when the CPU has AVX512-BF16 or AMX instructions (torch's own
-  ``cpuinfo`` probes), else float32 — without them a bfloat16 matmul is emulated and about ten
-  times slower than float32 (measured on an AVX2 EPYC: 271 ms against 28 ms for 16
+  ``cpuinfo`` probes), else float32 — without them torch's bfloat16 matmul is about ten times
+  slower than float32 (measured on an AVX2 EPYC: 271 ms against 28 ms for 16
   ``256 x 1024`` Gram matrices, one thread);
 * **anything else** (other CPUs, other accelerators): a one-off micro-measurement of a batched
   bfloat16 against a float32 matmul on that device; bfloat16 only if it takes at most
   ``0.75`` of the float32 time.
 
+It is what ``ns_dtype="auto"`` (the default of :class:`~theoropt.optim.Muon` and
+:class:`~theoropt.optim.SoftMuon`) means for ``variant="exact"``; for ``variant="paper"``
+``"auto"`` is the authors' bfloat16 on every device
+(:mod:`theoropt.optim.polar_variants`). Where this rule picks float32 on a CPU, a bfloat16
+iteration asked for anyway is emulated at about float32 speed
+(:func:`theoropt.optim.matrix_functions.arithmetic`).
+
 A capability check is preferred to a measurement where one exists: it gives the same choice in
 every run, so two runs on one machine compute the same numbers whatever the load. The choice is
 cached per device and visible as ``Muon.ns_dtypes``; an explicit ``ns_dtype`` (a
 ``torch.dtype`` or its name, e.g. ``"float32"``) overrides it. The soft polar factor of
-SoftMuon does not follow this rule: it amplifies rounding and runs in ``soft_polar_dtype``
-(float32 unless set; see docs/optim.md).
+SoftMuon does not follow this rule: it runs in ``soft_polar_dtype`` (by default float32 for
+the exact variant, whose converged iteration amplifies rounding, and bfloat16 for the paper
+variant; see docs/optim.md).
 """
 
 from __future__ import annotations
@@ -59,13 +66,9 @@ def dtype_name(value: Any, name: str, *, allow_auto: bool = True) -> str:
     raise ValueError(f"{name} must be one of {choices} or a matching torch.dtype, got {value!r}")
 
 
-def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
-    """The dtype a setting names; ``"auto"`` is :func:`auto_matmul_dtype` of ``device``."""
-    if setting == AUTO:
-        return auto_matmul_dtype(device)
-    return DTYPES[setting]
-
-
+# A constant for torch.compile: a user's compiled step reads the cached choice instead of
+# tracing the capability probes (which would break its graph).
+@torch.compiler.assume_constant_result
 def auto_matmul_dtype(device: torch.device | str) -> torch.dtype:
     """bfloat16 where ``device`` multiplies bfloat16 matrices natively, float32 elsewhere."""
     device = torch.device(device)

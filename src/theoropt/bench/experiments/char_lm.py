@@ -333,8 +333,9 @@ class CharLM(Experiment):
             "Muon-type methods: momentum 0.95, Nesterov, AdamW (lr 3e-3) for embeddings, head, "
             "gains and biases; (paper) is the Softsign authors' algorithm (momentum from zero, "
             "bfloat16 Newton–Schulz, 5 coupled Newton–Schulz steps for the soft polar, AdamW eps "
-            "1e-10), (exact) theoropt's (momentum from the first gradient, float32 Newton–Schulz "
-            "on the CPU, the soft polar converged, AdamW eps 1e-8). Validation loss: mean "
+            "1e-10), (exact) theoropt's (momentum from the first gradient, Newton–Schulz in the "
+            "precision ns_dtype='auto' picks, float32 on CPUs without native bfloat16, the soft "
+            "polar converged, AdamW eps 1e-8). Validation loss: mean "
             "cross-entropy (nats/char)."
         )
 
