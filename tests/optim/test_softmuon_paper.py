@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from tests.optim.helpers import loss_of, regression_batch, resume_matches_unbroken, tiny_model
+from tests.optim.helpers import loss_of, resume_matches_unbroken, tiny_model
 from theoropt.optim import Muon, SoftMuon, split_params
 
 LR, BETA, TOTAL, SIGN_FRACTION = 0.02, 0.95, 12, 0.5  # 6 sign steps, then 6 transition steps
@@ -245,22 +245,3 @@ def test_paper_variant_trains_a_model():
         optimizer.step()
         losses.append(loss.item())
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_paper_variant_on_cuda_follows_the_cpu():
-    """Both devices run the same bfloat16 iterations; they differ by the rounding of bfloat16
-    matmuls, so the comparison allows bfloat16-sized differences."""
-    runs = []
-    for device in ("cpu", "cuda"):
-        model = tiny_model().to(device)
-        optimizer = SoftMuon(model.parameters(), total_steps=10, sign_fraction=0.5, variant="paper")
-        for step in range(12):
-            optimizer.zero_grad()
-            x, y = (t.to(device) for t in regression_batch(step))
-            nn.functional.mse_loss(model(x), y).backward()
-            optimizer.step()
-        runs.append([p.detach().cpu() for p in model.parameters()])
-    for a, b in zip(*runs, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=5e-2)
