@@ -235,6 +235,26 @@ def test_foreach_matches_forloop(name):
         compare_implementations(name, "foreach", torch.float64, settings)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_fused_error_on_params_on_meta(name):
+    """test_fused_error_on_params_on_meta: fused=True on parameters on the meta device is a
+    RuntimeError at step (torch's message for the AdamW part of Muon/SoftMuon, ours naming the
+    device for Signum/SoftSignum's compiled kernels); materialised on the CPU they step."""
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 1), nn.Sigmoid())
+    optimizer = build(name, model.parameters(), fused=True)
+    with torch.device("meta"):
+        for p in model.parameters():
+            p.grad = torch.rand_like(p)
+    with pytest.raises(RuntimeError, match="fused=True"):
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    model.to_empty(device="cpu")
+    for p in model.parameters():
+        p.grad = torch.rand_like(p)
+    optimizer.step()
+
+
 # --- parameter groups --------------------------------------------------------------------------
 
 
