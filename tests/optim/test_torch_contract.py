@@ -730,6 +730,19 @@ def test_zero_size_parameters_step(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_only_zero_size_parameters_step_through_the_transition(name):
+    """A group of empty tensors alone: SoftSignum used to fit its schedule to no statistics
+    (ValueError at the transition); nothing to update is not an error."""
+    params = [Parameter(torch.randn(0, 5)), Parameter(torch.randn(0))]
+    optimizer = build(name, params)
+    for _ in range(12):
+        for p in params:
+            p.grad = torch.randn_like(p)
+        optimizer.step()
+    assert all(p.numel() == 0 for p in params)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_maximize_equals_minimizing_the_negated_objective(name):
     """maximize=True on f takes exactly the steps that minimise -f."""
     runs = []
