@@ -264,9 +264,43 @@ def test_run_into_a_read_only_store_is_one_clear_message(tmp_path, capsys, read_
     store.chmod(0o444)
     done = cli_subprocess(read_only_works, "run", "toy", "--quick", "--out", str(results))
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert f"theoropt: error: cannot write to {store}: the file or its folder is read-only" in (
+    assert f"theoropt: error: cannot write to {store}: the file is read-only" in done.stderr
+    assert sorted(p.name for p in results.iterdir()) == [".theoropt-run.lock", "results.sqlite"]
+
+
+def test_reading_a_read_only_store_leaves_nothing_that_blocks_writers(
+    tmp_path, capsys, read_only_works
+):
+    """SQLite opening a store it cannot write (in a writable folder) creates -wal/-shm with the
+    store's read-only mode and leaves them: once the store was made writable again, every run
+    failed with "attempt to write a readonly database". The report must leave nothing."""
+    results = tmp_path / "results"
+    store = make_store(results, capsys)
+    store.chmod(0o444)
+    done = cli_subprocess(read_only_works, "report", str(results), "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in results.iterdir()) == [".theoropt-run.lock", "results.sqlite"]
+    store.chmod(0o644)
+    again = cli_subprocess(read_only_works, "run", "toy", "--quick", "--out", str(results))
+    assert again.returncode == 0, again.stderr
+
+
+def test_read_only_journal_files_are_named(tmp_path, capsys, read_only_works):
+    """-wal/-shm left read-only next to a writable store (by another user's reader, or an older
+    theoropt) block writing: the message names them and the fix, not a "readonly database"."""
+    results = tmp_path / "results"
+    store = make_store(results, capsys)
+    for suffix in ("-wal", "-shm"):
+        companion = store.with_name(store.name + suffix)
+        companion.write_bytes(b"")
+        companion.chmod(0o444)
+    done = cli_subprocess(read_only_works, "run", "toy", "--quick", "--out", str(results))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("theoropt: error:") == 1
+    assert f"cannot write to {store}: SQLite's journal file(s) next to it are read-only" in (
         done.stderr
     )
+    assert f"chmod u+w {store}-wal {store}-shm" in done.stderr
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.5, 1.5])

@@ -1,7 +1,10 @@
 import math
+import os
+import stat
 
 import numpy as np
 
+from theoropt.bench.atomic import write_text_atomic
 from theoropt.bench.experiment import RunResult, RunSpec, StoredRun
 from theoropt.bench.plots import plot_band, save_figure, seed_band, subplots
 from theoropt.bench.tables import mean_std, metric_table
@@ -45,3 +48,19 @@ def test_metric_table_rows_per_method(tmp_path):
     fig, (ax,) = subplots(1)
     plot_band(ax, {"a": runs[:2]}, "x", "y")
     assert save_figure(fig, tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reports_and_figures_get_the_default_file_mode(tmp_path):
+    """Written through a temporary file, they used to keep tempfile's private mode 0o600: a
+    report others (a group, a web server) could not read. Now 0o666 less the umask, as any
+    file the program creates, and nothing else is left in the folder."""
+    previous = os.umask(0o022)
+    try:
+        report = write_text_atomic(tmp_path / "report.md", "# report\n")
+        fig, _ = subplots(1)
+        figure = save_figure(fig, tmp_path / "figures" / "f.png")
+    finally:
+        os.umask(previous)
+    for path in (report, figure):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["f.png", "figures", "report.md"]

@@ -270,3 +270,32 @@ def test_none_from_fun_or_jac_is_a_clear_error():
         minimize(lambda x: (None, 2 * x), np.ones(3), jac=True, method="adgd")
     with pytest.raises(TypeError, match="jac returned None"):
         minimize(quad, np.ones(3), lambda x: None, method="adgd")
+
+
+@pytest.mark.parametrize("method", ["adgd2", "adaptive-graal", "acc-graal"])
+@pytest.mark.parametrize(("dim", "slope"), [(1, 1.0), (2, 1.0), (2, 1e-3), (5, 1e3)])
+def test_unbounded_linear_objectives_from_the_default_start(method, dim, slope):
+    """f(x) = -slope <c, x> from each method's default first step: the steps of these methods
+    grow without curvature, so the run ends by overflow. It must say "unbounded" (status 3)
+    however it breaks down: f = -inf, AdGD2's lam² beyond the float range (an OverflowError
+    before), accelerated GRAAL's step at f = -1e308 or -2.5e301 (status 2 before)."""
+    c = np.linspace(0.5, 1.5, dim)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = minimize(
+            lambda x: float(-slope * (c @ x)), np.zeros(dim), lambda x: -slope * c,
+            method=method, max_iter=20_000,
+        )  # fmt: skip
+    assert result.status == 3 and not result.success, result.message
+    assert "unbounded below" in result.message
+    assert np.isfinite(result.fun) and result.fun < -1e154
+
+
+def test_a_breakdown_at_moderate_f_stays_a_divergence():
+    """The unbounded verdict needs f below -sqrt(largest float): a run that breaks down with
+    f near its start (a gradient 1e155 times the objective's slope) is reported as diverged."""
+    with np.errstate(over="ignore"):
+        result = minimize(
+            lambda x: float(1e155 * np.abs(x - 0.3).sum()), np.zeros(2),
+            lambda x: 1e155 * np.sign(x - 0.3), method="acc-graal",
+        )  # fmt: skip
+    assert result.status == 2 and "diverged" in result.message

@@ -235,6 +235,26 @@ def test_foreach_matches_forloop(name):
         compare_implementations(name, "foreach", torch.float64, settings)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_fused_error_on_params_on_meta(name):
+    """test_fused_error_on_params_on_meta: fused=True on parameters on the meta device is a
+    RuntimeError at step (torch's message for the AdamW part of Muon/SoftMuon, ours naming the
+    device for Signum/SoftSignum's compiled kernels); materialised on the CPU they step."""
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 1), nn.Sigmoid())
+    optimizer = build(name, model.parameters(), fused=True)
+    with torch.device("meta"):
+        for p in model.parameters():
+            p.grad = torch.rand_like(p)
+    with pytest.raises(RuntimeError, match="fused=True"):
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    model.to_empty(device="cpu")
+    for p in model.parameters():
+        p.grad = torch.rand_like(p)
+    optimizer.step()
+
+
 # --- parameter groups --------------------------------------------------------------------------
 
 
@@ -755,6 +775,19 @@ def test_zero_size_parameters_step(name):
         optimizer.step()
     assert not torch.equal(params[2], before)
     assert all(p.numel() == 0 for p in params[:2] + params[3:])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_only_zero_size_parameters_step_through_the_transition(name):
+    """A group of empty tensors alone: SoftSignum used to fit its schedule to no statistics
+    (ValueError at the transition); nothing to update is not an error."""
+    params = [Parameter(torch.randn(0, 5)), Parameter(torch.randn(0))]
+    optimizer = build(name, params)
+    for _ in range(12):
+        for p in params:
+            p.grad = torch.randn_like(p)
+        optimizer.step()
+    assert all(p.numel() == 0 for p in params)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -410,6 +410,17 @@ def test_cuda_without_a_gpu_fails_at_construction() -> None:
             cls(device="cuda")
 
 
+@pytest.mark.parametrize("device", ["gpu", "mps"])
+def test_an_unusable_device_is_a_one_line_value_error(device) -> None:
+    """Not a device name ("gpu": torch's RuntimeError before), or a backend this torch lacks
+    ("mps" on Linux: torch's reason is a page of dispatcher tables): one line naming it."""
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    with pytest.raises(ValueError, match=f"device='{device}' is not available") as error:
+        EBiEOT(device=device)
+    assert len(str(error.value).splitlines()) == 1
+
+
 def test_paper_scheme_rejects_block_only_options_and_resolves_defaults() -> None:
     with pytest.raises(ValueError, match=r"validation_fraction.*scheme='paper'"):
         EBiEOT(validation_fraction=0.2)

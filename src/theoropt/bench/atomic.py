@@ -1,27 +1,36 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename over the target.
 
-A reader (or a crash) never sees a half-written report or figure.
+A reader (or a crash) never sees a half-written report or figure. The file gets the mode of any
+file the program creates (``0o666`` less the umask), not ``tempfile.mkstemp``'s private 0o600.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def _new_temporary(path: Path) -> Path:
+    """Create an empty, uniquely named file next to ``path`` with the default permissions."""
+    while True:
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}{path.suffix}")
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return temporary
+        except FileExistsError:
+            continue
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent
-    )
-    os.close(handle)
+    temporary = _new_temporary(path)
     try:
-        yield Path(temporary)
+        yield temporary
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -2,14 +2,16 @@
 
 SQLite's journal makes each commit atomic, so killing the process (Ctrl-C, ``kill``, even
 ``kill -9``) loses at most the runs in progress, never a saved one. Only the driver process
-writes it; ``theoropt report`` opens it read-only. A file that SQLite cannot open, read or
-write (damaged, truncated, a folder, read-only) raises :class:`StoreError` with the reason.
+writes it; ``theoropt report`` opens it read-only, leaving no file next to it. A file that
+SQLite cannot open, read or write (damaged, truncated, a folder, read-only, or next to
+read-only ``-wal``/``-shm`` files) raises :class:`StoreError` with the reason.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -111,26 +113,52 @@ def _guarded(method: Method) -> Method:
     return guarded  # type: ignore[return-value]
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """A read-only connection, also in a read-only folder.
+def _companions(path: Path) -> tuple[Path, Path]:
+    """SQLite's WAL journal and shared-memory index next to the store (``-wal``, ``-shm``)."""
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
 
-    SQLite's WAL mode needs a ``-shm`` file next to the database even to read; where it cannot
-    create one and no ``-wal`` journal is pending, the file is opened as immutable instead.
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection, also in a read-only folder, that leaves no file behind.
+
+    SQLite's WAL mode needs a ``-shm`` file next to the database even to read. Opening a store
+    this process cannot write, SQLite would create ``-shm`` and ``-wal`` with the store's
+    read-only mode and leave them there, where they block every later writer (even once the
+    store itself is made writable). So such a store, and one in a folder where ``-shm`` cannot
+    be created, is opened as immutable when no ``-wal`` file exists (no writer has it open).
     """
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    journal, _ = _companions(path)
+    if not journal.exists() and path.exists() and not os.access(path, os.W_OK):
+        return sqlite3.connect(uri + "&immutable=1", uri=True)
     connection = sqlite3.connect(uri, uri=True)
     try:
         connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return connection
     except sqlite3.OperationalError:
         connection.close()
-        journal = path.with_name(path.name + "-wal")
         if journal.exists() and journal.stat().st_size > 0:
             raise StoreError(
                 f"cannot read {path}: its folder is read-only and {journal.name} holds runs not "
                 "yet merged into it; copy the folder somewhere writable and report from there"
             ) from None
         return sqlite3.connect(uri + "&immutable=1", uri=True)
+
+
+def _check_writable(path: Path) -> None:
+    """Before SQLite opens the store for writing, name the file that would refuse the write:
+    the store itself or a read-only ``-wal``/``-shm`` left next to it (by another user or an
+    older theoropt reading the store) — SQLite's own message blames "a readonly database"."""
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(f"cannot write to {path}: the file is read-only")
+    blocking = [p for p in _companions(path) if p.exists() and not os.access(p, os.W_OK)]
+    if blocking:
+        names = " ".join(str(p) for p in blocking)
+        raise StoreError(
+            f"cannot write to {path}: SQLite's journal file(s) next to it are read-only "
+            f"(left by a process that could only read the store); make them writable: "
+            f"chmod u+w {names}"
+        )
 
 
 def _as_float(value: Any, where: str) -> float:
@@ -164,6 +192,7 @@ class ResultsStore:
             if read_only:
                 self._connection = _connect_read_only(self.path)
             else:
+                _check_writable(self.path)
                 self._connection = sqlite3.connect(self.path, timeout=30.0)
                 self._connection.execute("PRAGMA journal_mode=WAL")
                 self._connection.execute("PRAGMA synchronous=FULL")

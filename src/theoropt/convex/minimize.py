@@ -3,8 +3,9 @@
 Stopping rule: the run stops successfully at the first iterate whose gradient has Euclidean
 norm ``<= tol``; otherwise after ``max_iter`` iterations, when the callback asks to stop, or
 (``success=False``, the message naming the iteration) with status 3 when f evaluates to -inf
-(the objective appears unbounded below) and status 2 when f or its gradient is otherwise not
-finite or the stepsize is no longer a finite positive number. The gradient norm is measured at
+or the run breaks down after f fell below ``-sqrt(largest float)`` (the objective appears
+unbounded below) and status 2 when f or its gradient is otherwise not finite or the stepsize is
+no longer a finite positive number. The gradient norm is measured at
 the iterate the method reports (``Iterate.x``); when the method did not evaluate there
 (Nesterov's ``x_k``) the driver does, for monitoring only: such evaluations are counted in
 ``nmonitor``, not in ``nfev`` / ``njev``, and their time is excluded from ``history["time"]``.
@@ -13,6 +14,7 @@ the iterate the method reports (``Iterate.x``); when the method did not evaluate
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -134,8 +136,9 @@ def minimize(
     ``message``, ``method`` and ``history``: equal-length arrays ``"f"``, ``"grad_norm"``,
     ``"step"``, ``"njev"`` (cumulative) and ``"time"`` (cumulative solver seconds), one entry
     per iterate starting with x0 (length ``nit + 1``). ``status``: 0 converged, 1 ``max_iter``
-    reached, 2 non-finite values (diverged), 3 f = -inf (unbounded below), 99 stopped by the
-    callback. ``fun`` and ``jac`` are called with a copy of the point (scipy's convention).
+    reached, 2 non-finite values (diverged), 3 f = -inf or a breakdown after f < -1.3e154 in
+    float64 (unbounded below), 99 stopped by the callback. ``fun`` and ``jac`` are called with
+    a copy of the point (scipy's convention).
     """
     x = as_iterate(x0)
     tol = non_negative("tol", tol)
@@ -170,7 +173,14 @@ def minimize(
     except UnboundedObjective as error:
         status, message = STATUS_UNBOUNDED, f"{error} ({_where(current)})"
     except NumericalBreakdown as error:
-        status, message = STATUS_NON_FINITE, f"{error} at {_where(current)}; the run diverged"
+        if f <= -_unbounded_scale(x):
+            status = STATUS_UNBOUNDED
+            message = (
+                f"f fell to {f:.3g} before the run broke down ({error} at {_where(current)}): "
+                "the objective appears to be unbounded below"
+            )
+        else:
+            status, message = STATUS_NON_FINITE, f"{error} at {_where(current)}; the run diverged"
     return OptimizeResult(
         x=iterate.x,
         fun=f,
@@ -185,6 +195,14 @@ def minimize(
         method=method,
         history=recorder.history(),
     )
+
+
+def _unbounded_scale(x: Array) -> float:
+    """``sqrt`` of the largest float of ``x``'s dtype (1.3e154 in float64): a run that breaks
+    down after f fell below minus this is taken as f -> -inf (squares of such numbers overflow,
+    so the solver cannot go on; no sensible minimum lies there)."""
+    largest = torch.finfo(x.dtype).max if is_tensor(x) else np.finfo(np.float64).max
+    return math.sqrt(largest)
 
 
 def _where(current: int) -> str:

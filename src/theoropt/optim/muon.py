@@ -77,6 +77,8 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tens
 
 # torch.optim.adamw is shadowed by the class name in torch.optim's namespace.
 _torch_adamw = import_module("torch.optim.adamw").adamw
+# torch.optim.AdamW(fused=True)'s own check: floating-point parameters on a device with the kernel.
+_check_fused_adamw_param = import_module("torch.optim.optimizer")._device_dtype_check_for_fused
 
 ADJUST_LR_FNS: dict[str, Callable[[int, int], float]] = {
     "original": lambda rows, cols: math.sqrt(max(1.0, rows / cols)),
@@ -324,6 +326,9 @@ class _PolarDescent(TemperatureScheduled):
         matrices = self._matrices(group, params)
         chosen = {id(p) for p in matrices}
         others = [p for p in params if id(p) not in chosen]
+        if others and group["fused"]:  # checked before any parameter moves, as torch does
+            for p in others:
+                _check_fused_adamw_param(p)
         matrices = [p for p in matrices if p.numel() > 0]  # an empty matrix has nothing to update
         if matrices:
             self._muon_step(group, matrices)

@@ -146,7 +146,8 @@ class _SignDescent(TemperatureScheduled):
 
     def _group_step(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
-        params = [p for p in group["params"] if p.grad is not None]
+        # an empty tensor has nothing to update, nor entries for the schedule's statistics
+        params = [p for p in group["params"] if p.grad is not None and p.numel() > 0]
         if not params:
             return
         grads = [check_grad(p, name) for p in params]

@@ -77,13 +77,15 @@ def _checked_options(options: dict[str, Any]) -> dict[str, Any]:
 
 def _checked_device(device: str | torch.device | None) -> torch.device:
     """``device`` as a ``torch.device``, failing now (not in ``fit``) when it is unusable,
-    e.g. ``"cuda"`` on a machine without a GPU."""
-    resolved = torch.device("cpu" if device is None else device)
+    e.g. ``"cuda"`` on a machine without a GPU, or not a device name (``"gpu"``). The message
+    keeps the first line of torch's reason (for some backends a page of dispatcher tables)."""
     try:
+        resolved = torch.device("cpu" if device is None else device)
         torch.empty(0, device=resolved)
     except (RuntimeError, AssertionError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ValueError(
-            f"device={device!r} is not available on this machine ({error}); "
+            f"device={device!r} is not available on this machine ({reason}); "
             "pass device=None or 'cpu'"
         ) from error
     return resolved

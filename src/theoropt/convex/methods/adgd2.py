@@ -21,7 +21,9 @@ the accepted lam_0 is the one after that last multiplication, i.e. ten times the
 that produced x_1 when the search ends by exceeding 10. Every trial costs one evaluation; a
 trial where f or ∇f overflows counts as rejected (ours). A number ``eta0`` is used as lam_0
 directly (no line search): this is how the experiment starts every parameter-free method from
-the same tiny step.
+the same tiny step. Where ``lam_{k-1}²`` or ``L_k²`` is beyond the float range (a step grown
+without curvature, e.g. on an unbounded linear f) the second bound is evaluated as
+``1 / (L_k sqrt(2 - 1/t²))`` with ``t = lam_{k-1} L_k``, the same number (ours).
 """
 
 from __future__ import annotations
@@ -73,7 +75,13 @@ class AdGD2(Method):
         if distance == 0.0:
             return growth
         smoothness = norm(self.grad - self.grad_prev) / distance
-        excess = 2 * self.lam**2 * smoothness**2 - 1
+        try:
+            excess = 2 * self.lam**2 * smoothness**2 - 1
+        except OverflowError:  # lam or L beyond 1e154: the same bound, with t = lam L factored
+            t = self.lam * smoothness
+            if t * t <= 0.5:
+                return growth
+            return min(growth, 1 / (smoothness * math.sqrt(2 - 1 / t / t)))
         return growth if excess <= 0 else min(growth, self.lam / math.sqrt(excess))
 
     def _first_step(self) -> tuple[Array, float, Array]:
