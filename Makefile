@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= results
 
-.PHONY: setup reproduce test lint bench package-check clean
+.PHONY: setup reproduce test lint bench package-check gpu-wheels clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ bench: $(STAMP)
 # The wheel installed into a fresh environment, as users get it (also run by CI).
 package-check: $(STAMP)
 	bash .ci/package_check
+
+# Wheels (Python 3.12, manylinux) of the dependencies a PyTorch + CUDA image usually lacks, at the
+# versions installed here, into .whl/ for benchmarks/gpu_check.sh on a machine without an index.
+GPU_WHEELS := pot dask distributed partd locket tornado tblib zict geomloss
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
+	  -d .whl $$($(BIN)/python -c "from importlib.metadata import version as v; \
+	    print(' '.join(f'{p}=={v(p)}' for p in '$(GPU_WHEELS)'.split()))")
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -17,6 +17,7 @@ timed in the same process, interleaved with it, at each thread count asked for:
 
     python -m benchmarks.optim_step_time [--sets small,large] [--threads 1,2] [--ddp]
                                          [--clock wall|cpu] [--json F] [--markdown F]
+                                         [--out DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -386,7 +387,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
     parser.add_argument("--markdown", type=Path, help="write the table as Markdown")
-    args, _ = parser.parse_known_args(argv)
+    parser.add_argument(
+        "--out", type=Path, help="folder: write optim_step_time.json and .md there (as the others)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="the small set, one thread count, 2 rounds"
+    )
+    args, _ = parser.parse_known_args(argv)  # `python -m benchmarks` passes its options to all
+    if args.quick:
+        args.sets, args.threads, args.reps = "small", args.threads.split(",")[0], 2
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        args.json = args.json or args.out / "optim_step_time.json"
+        args.markdown = args.markdown or args.out / "optim_step_time.md"
     device = torch.device(args.device)
     rows: list[dict] = []
     thread_counts = [int(t) for t in args.threads.split(",")] if device.type == "cpu" else [0]
