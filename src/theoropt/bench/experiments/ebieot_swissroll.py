@@ -204,6 +204,7 @@ def metric_vs_pairs_figure(runs: Sequence[StoredRun], path: Path) -> None:
     fig, axes = subplots(2)
     grid = pair_grid(runs)
     for ax, metric in zip(axes, ("cond_energy", "cond_mmd"), strict=True):
+        lowest = np.inf
         for method in METHODS:
             points = [(n, runs_at(runs, method, n)) for n in grid]
             points = [(n, [r.result.metrics[metric] for r in g.values()]) for n, g in points if g]
@@ -214,8 +215,13 @@ def metric_vs_pairs_figure(runs: Sequence[StoredRun], path: Path) -> None:
             low = [c - min(v) for c, (_, v) in zip(centre, points, strict=True)]
             high = [max(v) - c for c, (_, v) in zip(centre, points, strict=True)]
             ax.errorbar(xs, centre, yerr=[low, high], marker="o", capsize=3, label=method)
+            lowest = min(lowest, *(min(v) for _, v in points))
         ax.set_xscale("log")
-        ax.set_yscale("symlog", linthresh=1e-3)
+        # The unbiased estimators can be negative near zero: a log axis only when none is.
+        if lowest > 0:
+            ax.set_yscale("log")
+        else:
+            ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_xlabel("number of pairs")
         ax.set_ylabel(f"{metric} (mean, min-max over seeds)")
         ax.grid(True, alpha=0.3)
