@@ -338,4 +338,8 @@ def test_ctrl_c_during_start_up_exits_cleanly(delay):
     if out:  # it had finished (an interrupt during the interpreter's exit ends it with -SIGINT)
         assert out.startswith("char-lm") and process.returncode in (0, -signal.SIGINT)
     else:
-        assert process.returncode == 130 and messages[-1] == "theoropt: interrupted\n"
+        # 130, or death by SIGINT after the same clean shutdown: under `python -m`, CPython
+        # does that when the interrupt landed in code run through its run-string API, as
+        # during torch's import (seen for some delays; a shell shows 130 for both)
+        assert process.returncode in (130, -signal.SIGINT)
+        assert messages[-1] == "theoropt: interrupted\n"
