@@ -68,6 +68,7 @@ def make_optimizer(name: str, model: nn.Module, mesh=None) -> torch.optim.Optimi
         lr=0.02,
         total_steps=TOTAL_STEPS,
         sign_fraction=SIGN_FRACTION,
+        variant="exact",
         soft_polar_dtype=torch.float64,
         ns_tol=1e-10,
         distributed_mesh=mesh,

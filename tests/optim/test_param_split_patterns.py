@@ -54,7 +54,9 @@ def test_a_vector_matched_as_matrix_is_an_error():
 
 def test_stacked_update_orthogonalises_each_expert_separately():
     experts = Experts()
-    optimizer = Muon([{"params": [experts.w_in], "use_muon": True, "stacked": True}], lr=0.1)
+    optimizer = Muon(
+        [{"params": [experts.w_in], "use_muon": True, "stacked": True}], lr=0.1, variant="exact"
+    )
     experts.w_in.grad = torch.randn_like(experts.w_in)
     before = experts.w_in.detach().clone()
     optimizer.step()

@@ -66,7 +66,7 @@ def test_auto_runs_newton_schulz_in_the_chosen_dtype(fresh_choice, monkeypatch, 
     chosen = torch.bfloat16 if native else torch.float32
     weight = torch.randn(6, 10, requires_grad=True)
     start = weight.detach().clone()
-    optimizer = Muon([weight], lr=0.1)
+    optimizer = Muon([weight], lr=0.1, variant="exact")
     assert optimizer.ns_dtypes == [chosen]
     weight.grad = torch.randn_like(weight)
     optimizer.step()
@@ -79,7 +79,9 @@ def test_the_soft_polar_keeps_its_own_precision_under_auto(fresh_choice, monkeyp
     """Even where "auto" picks bfloat16, the soft polar runs in float32 (soft_polar_dtype)."""
     monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
     weight = torch.randn(6, 10, requires_grad=True)
-    optimizer = SoftMuon([weight], lr=0.1, total_steps=2, sign_fraction=0.5, nesterov=False)
+    optimizer = SoftMuon(
+        [weight], lr=0.1, total_steps=2, sign_fraction=0.5, nesterov=False, variant="exact"
+    )
     assert optimizer.ns_dtypes == [torch.bfloat16]
     weight.grad = torch.randn_like(weight)
     optimizer.step()
@@ -95,9 +97,10 @@ def test_the_soft_polar_keeps_its_own_precision_under_auto(fresh_choice, monkeyp
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_is_the_precision_of_each_groups_variant(fresh_choice, monkeypatch, native):
-    """``variant`` set per group: "auto" is bfloat16 for a paper group on any machine and the
-    capability's choice for an exact one; each group's first step is its variant's momentum
-    start and polar factor in that dtype, and its AdamW ``eps`` is its variant's."""
+    """``variant`` set per group (unset: the default, "paper"): "auto" is bfloat16 for a paper
+    group on any machine and the capability's choice for an exact one; each group's first step
+    is its variant's momentum start and polar factor in that dtype, and its AdamW ``eps`` is its
+    variant's."""
     monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: native)
     capability = torch.bfloat16 if native else torch.float32
     generator = torch.Generator().manual_seed(3)
@@ -106,8 +109,8 @@ def test_auto_is_the_precision_of_each_groups_variant(fresh_choice, monkeypatch,
     params = [p.clone().requires_grad_() for p in (paper, exact, vector)]
     optimizer = Muon(
         [
-            {"params": [params[0]], "variant": "paper"},
-            {"params": [params[1]]},
+            {"params": [params[0]]},
+            {"params": [params[1]], "variant": "exact"},
             {"params": [params[2]], "use_muon": False, "variant": "paper"},
         ],
         lr=0.1,
