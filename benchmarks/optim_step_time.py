@@ -206,6 +206,8 @@ def bench_elementwise(
 
 
 VARIANTS = ("exact", "paper")
+DDP_VARIANT = "exact"
+"""The variant the DDP rows time (both share the sharding code)."""
 """Muon / SoftMuon variants timed (:mod:`theoropt.optim.polar_variants`)."""
 PRECISIONS = ("float32", "bfloat16")
 """Explicit ``ns_dtype`` settings of Muon (exact) timed beside ``"auto"``."""
@@ -239,7 +241,7 @@ def bench_matrices(
                 SoftMuon, matrices, at, variant=variant
             )
     for name in PRECISIONS:
-        ours[f"Muon exact, ns_dtype={name}"] = Muon(matrices, ns_dtype=name).step
+        ours[f"Muon exact, ns_dtype={name}"] = Muon(matrices, variant="exact", ns_dtype=name).step
     times = time_interleaved(ours, device, reps, clock)
     rows = []
     for variant in VARIANTS:
@@ -279,8 +281,8 @@ def _ddp_muon_steps(
     clock = CLOCKS[clock_name]
     matrices = make_params(config, torch.device("cpu"), matrices_only=True)
     optimizers = {
-        "shared": Muon(matrices, distributed_mesh=dist.group.WORLD),
-        "every rank all": Muon(matrices),
+        "shared": Muon(matrices, variant=DDP_VARIANT, distributed_mesh=dist.group.WORLD),
+        "every rank all": Muon(matrices, variant=DDP_VARIANT),
     }
     best = dict.fromkeys(optimizers, math.inf)
     for round_ in range(reps + 1):
@@ -304,7 +306,7 @@ def bench_ddp(config: GPTConfig, reps: int, clock_name: str) -> list[dict]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     matrices = make_params(config, torch.device("cpu"), matrices_only=True)
-    steps = {"muon": Muon(matrices).step}
+    steps = {"muon": Muon(matrices, variant=DDP_VARIANT).step}
     single = time_interleaved(steps, torch.device("cpu"), reps, CLOCKS[clock_name])["muon"]
     torch.set_num_threads(threads)
     ranks = run_distributed(_ddp_muon_steps, 2, config, reps, clock_name)

@@ -104,8 +104,8 @@ def test_muon_equals_hand_written_muon(nesterov, adjust_lr_fn, coefficients):
 @pytest.mark.parametrize("adjust_lr_fn", [None, "original", "match_rms_adamw"])
 @pytest.mark.parametrize("ns_coefficients", [(3.4445, -4.7750, 2.0315), (3.4, -4.7, 2.0)])
 def test_first_step_follows_torch_optim_muon(adjust_lr_fn, ns_coefficients):
-    """One step against ``torch.optim.Muon`` with the same knobs (both in bfloat16; torch's
-    momentum starts at zero and ours at the first gradient, a scale the normalisation removes)."""
+    """One step against ``torch.optim.Muon`` with the same knobs (both in bfloat16, both with the
+    momentum started at zero: the default variant is the authors')."""
     shapes = [(16, 8), (8, 24), (12, 12)]
     start, (grads,) = streams(shapes, 1, seed=3)
     ours = [p.clone().requires_grad_() for p in start]
@@ -222,7 +222,9 @@ def test_temperatures_in_range_non_increasing_and_kept_after_the_end():
 @pytest.mark.parametrize("split", [4, 10, 15, 22])
 def test_resume_in_any_phase_reproduces_the_unbroken_run(split):
     def make(model):
-        return SoftMuon(split_params(model), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3)
+        return SoftMuon(
+            split_params(model), total_steps=20, sign_fraction=0.5, adamw_lr=1e-3, variant="exact"
+        )
 
     resume_matches_unbroken(make, total=24, split=split)
 

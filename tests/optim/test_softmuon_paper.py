@@ -216,6 +216,11 @@ def test_paper_scale_of_a_convolution_kernel_comes_from_its_last_two_dims():
 def test_paper_variant_rejects_settings_the_authors_do_not_have():
     with pytest.raises(ValueError, match="soft_map='tanh' is only available"):
         SoftMuon(tiny_model().parameters(), total_steps=10, variant="paper", soft_map="tanh")
+    with pytest.raises(ValueError, match="ns_tol=1e-06 / ns_max_iter=30 set the stopping rule"):
+        SoftMuon(tiny_model().parameters(), total_steps=10, ns_tol=1e-6)  # the default: paper
+    with pytest.raises(ValueError, match="ns_max_iter=50"):
+        SoftMuon(tiny_model().parameters(), total_steps=10, variant="paper", ns_max_iter=50)
+    SoftMuon(tiny_model().parameters(), total_steps=10, variant="exact", ns_tol=1e-6)
     with pytest.raises(ValueError, match="unknown variant 'authors'"):
         SoftMuon(tiny_model().parameters(), total_steps=10, variant="authors")
     with pytest.raises(ValueError, match="unknown variant"):

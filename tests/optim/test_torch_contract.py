@@ -345,6 +345,31 @@ def named(params, is_named):
     return [(f"name{i}", p) for i, p in enumerate(params)] if is_named else params
 
 
+@pytest.mark.parametrize("name", ["Muon", "SoftMuon"])
+def test_a_state_saved_before_variants_existed_loads_as_the_exact_variant(name):
+    """Before ``variant`` existed the only algorithm was today's ``"exact"``: a state without it,
+    loaded into an optimizer built with the default (``"paper"``), continues bit for bit like
+    an unbroken exact run."""
+    model = conv_model()
+    inputs = torch.rand(1, 4, 16, 16)
+    exact = build(name, model.parameters(), **settings_of(name)[0], variant="exact")
+    for _ in range(3):
+        step_on(model, exact, inputs)
+    old = copy.deepcopy(exact.state_dict())
+    for group in old["param_groups"]:
+        del group["variant"]
+    resumed_model = copy.deepcopy(model)
+    resumed = build(name, resumed_model.parameters(), **settings_of(name)[0])
+    assert resumed.param_groups[0]["variant"] == "paper"
+    resumed.load_state_dict(old)
+    assert [g["variant"] for g in resumed.param_groups] == ["exact"] * len(resumed.param_groups)
+    for _ in range(5):
+        step_on(model, exact, inputs)
+        step_on(resumed_model, resumed, inputs)
+    for a, b in zip(model.parameters(), resumed_model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("named_first", [False, True])
 @pytest.mark.parametrize("named_second", [False, True])
@@ -448,11 +473,11 @@ LATE_SETTINGS = {
     "Signum": [{"sign_norm": True, "maximize": True}],
     "SoftSignum": [{**SOFT, "normalized": True, "nesterov": True}, {**SOFT, "sign_norm": True}],
     "Muon": [
-        {"variant": "paper", "adamw_eps": None},
+        {"variant": "exact", "adamw_eps": None},
         {"ns_dtype": torch.float64, "adjust_lr_fn": None, "ns_coefficients": "polar_express"},
     ],
     "SoftMuon": [
-        {**SOFT, "variant": "paper"},
+        {**SOFT, "variant": "exact"},
         {**SOFT, "ns_dtype": torch.float64, "soft_polar_dtype": torch.float64, "maximize": True},
     ],
 }

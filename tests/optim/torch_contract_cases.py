@@ -57,7 +57,7 @@ def _muon_settings() -> list[dict[str, Any]]:
         {"ns_coefficients": "polar_express"},
         {"adjust_lr_fn": "match_rms_adamw", "lr": 1e-3},
         {"maximize": True, "ns_dtype": "float32"},
-        {"variant": "paper"},
+        {"variant": "exact"},
     ]
 
 
@@ -70,7 +70,7 @@ def _softmuon_settings() -> list[dict[str, Any]]:
         {**SOFT, "adjust_lr_fn": "match_rms_adamw", "lr": 1e-3},
         {**SOFT, "soft_polar_dtype": "float64"},
         {**SOFT, "maximize": True},
-        {**SOFT, "variant": "paper"},
+        {**SOFT, "variant": "exact"},
     ]
 
 

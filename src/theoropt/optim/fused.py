@@ -108,17 +108,18 @@ def _sign_descent(
         p.copy_(p * decay - (u + (d - d)) * lr)
 
 
-_CPU_COMPILE_OPTIONS = {"cpp.enable_floating_point_contract_flag": "fast"}
+_COMPILE_OPTIONS = {"cpp.enable_floating_point_contract_flag": "fast"}
 """Let the C++ compiler contract ``a * b + c`` into fused multiply-adds. Inductor compiles its
 CPU kernels with ``-ffp-contract=off`` by default, so each multiply and add of the rational
 ``tanh`` and the momentum update is a separate vector instruction; contracted, the SoftSignum
-kernel took 0.6–0.8x the time on the 2-core AMD EPYC (AVX2 + FMA; benchmarks/optim_step_time.py
-has the ratios). Each contraction rounds once instead of twice, which changes results only at
-float rounding (the tests compare the fused path with the multi-tensor one). Triton (CUDA)
-contracts by default."""
+kernel alone took 0.6–0.8x the time (4 M entries, one thread, A/B in one session on the 2-core
+AMD EPYC with AVX2 + FMA) and the step 0.88x / 0.97x (benchmarks/optim_step_time.py, small /
+large set, one thread; docs/optim.md). Each contraction rounds once instead of twice, which
+changes results only at float rounding (the tests compare the fused path with the multi-tensor
+one). Triton (CUDA) contracts by default."""
 
 _compiled_sign_descent = torch.compile(
-    _sign_descent, fullgraph=True, dynamic=False, options=_CPU_COMPILE_OPTIONS
+    _sign_descent, fullgraph=True, dynamic=False, options=_COMPILE_OPTIONS
 )
 
 

@@ -69,7 +69,12 @@ from theoropt.optim.hyperparameters import (
 )
 from theoropt.optim.matrix_functions import newton_schulz_polar, ns_schedule
 from theoropt.optim.phases import TemperatureScheduled
-from theoropt.optim.polar_variants import PolarVariant, get_polar_variant
+from theoropt.optim.polar_variants import (
+    EXACT_NS_MAX_ITER,
+    EXACT_NS_TOL,
+    PolarVariant,
+    get_polar_variant,
+)
 from theoropt.optim.precision import AUTO, DTYPES, dtype_name
 from theoropt.optim.sharded import as_matrices, gathered, local, matrix_updates, process_group
 from theoropt.optim.soft_maps import get_soft_map
@@ -108,6 +113,11 @@ class _Shared:
         return self
 
 
+VARIANT_BEFORE_VARIANTS = "exact"
+"""The variant of a loaded ``state_dict`` group without ``variant`` (saved before variants
+existed): the algorithm those states ran, whatever the optimizer's default now is."""
+
+
 def _step_dtype() -> torch.dtype:
     """dtype of AdamW's per-parameter step counts (``torch.optim``'s rule)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
@@ -142,8 +152,7 @@ def _canonicalise(group: dict[str, Any]) -> None:
 class _PolarDescent(TemperatureScheduled):
     """Shared implementation of :class:`Muon` and :class:`SoftMuon`."""
 
-    _late_keys = (
-        "variant",
+    _late_keys = (  # ``variant`` is loaded by its own rule (VARIANT_BEFORE_VARIANTS)
         "maximize",
         "foreach",
         "fused",
@@ -183,6 +192,9 @@ class _PolarDescent(TemperatureScheduled):
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        for group in state.get("param_groups", ()):
+            # saved before variants existed, when the only algorithm was today's "exact"
+            group.setdefault("variant", VARIANT_BEFORE_VARIANTS)
         super().__setstate__(state)
         for group in self.param_groups:
             _canonicalise(group)
@@ -543,7 +555,8 @@ class SoftMuon(_PolarDescent):
         soft_map: ``"algebraic"`` (default: the soft polar, by Newton–Schulz) or, with
             ``variant="exact"`` only, ``"tanh"`` (``U tanh(tau S) V^T`` by an exact SVD per
             matrix: slow, for comparison).
-        ns_tol, ns_max_iter: stopping rule of the converged soft polar (``variant="exact"``).
+        ns_tol, ns_max_iter: stopping rule of the converged soft polar (``variant="exact"``;
+            other values than the defaults are an error with ``variant="paper"``).
         soft_polar_dtype: dtype of the soft polar (``None``: the variant's, float32 for
             ``"exact"`` on every device whatever ``ns_dtype`` is, since the iteration amplifies
             rounding, and bfloat16 for ``"paper"``; float64 makes ``"exact"`` runs that differ
@@ -564,8 +577,8 @@ class SoftMuon(_PolarDescent):
         eps: float = 1e-4,
         tmax: float = 1e9,
         soft_map: str = "algebraic",
-        ns_tol: float = 1e-3,
-        ns_max_iter: int = 30,
+        ns_tol: float = EXACT_NS_TOL,
+        ns_max_iter: int = EXACT_NS_MAX_ITER,
         variant: str = "paper",
         ns_coefficients: Any = "jordan",
         adjust_lr_fn: str | None = "original",

@@ -42,6 +42,11 @@ from theoropt.optim.matrix_functions import soft_polar, soft_polar_newton_schulz
 from theoropt.optim.precision import auto_matmul_dtype
 from theoropt.optim.soft_maps import AlgebraicMap, get_soft_map
 
+EXACT_NS_TOL = 1e-3
+EXACT_NS_MAX_ITER = 30
+"""Defaults of ``ns_tol`` / ``ns_max_iter``: the stopping rule of the exact variant's soft polar,
+which the paper variant does not have (it rejects other values)."""
+
 
 class PolarVariant(ABC):
     """The parts of a Muon / SoftMuon step in which the variants differ."""
@@ -105,12 +110,18 @@ class PaperVariant(PolarVariant):
         return param_shape[-2], param_shape[-1]
 
     def check_group(self, group: dict[str, Any]) -> None:
-        if group.get("total_steps") is not None and not isinstance(
-            get_soft_map(group["soft_map"]), AlgebraicMap
-        ):
+        if group.get("total_steps") is None:
+            return
+        if not isinstance(get_soft_map(group["soft_map"]), AlgebraicMap):
             raise ValueError(
                 f"variant='paper' is the authors' algebraic soft polar; soft_map="
                 f"{group['soft_map']!r} is only available with variant='exact'"
+            )
+        if (group["ns_tol"], group["ns_max_iter"]) != (EXACT_NS_TOL, EXACT_NS_MAX_ITER):
+            raise ValueError(
+                f"ns_tol={group['ns_tol']!r} / ns_max_iter={group['ns_max_iter']!r} set the "
+                "stopping rule of variant='exact'; variant='paper' runs exactly ns_steps "
+                "coupled Newton–Schulz steps (pass variant='exact' or leave them unset)"
             )
 
 

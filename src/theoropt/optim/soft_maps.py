@@ -117,7 +117,8 @@ class TanhMap(SoftMap):
     on ``(0, 9]``, reweighted towards minimax (Lawson's iteration). Measured against float64
     tanh on a dense grid: relative error 2.1e-8 in exact arithmetic and at most 3.6e-7
     evaluated in float32 with separate multiplies and adds, 3.0e-7 with fused multiply-adds (as
-    the fused kernel is compiled; torch.tanh: 3e-8); odd and exact at 0 by construction; its
+    the fused kernel is compiled; 4 M points in ``[-12, 12]``, 3.4e-7 on the first fit's coarser
+    grid; torch.tanh: 3e-8); odd and exact at 0 by construction; its
     largest value is ``1 + 2.4e-7`` (``1 + 1.2e-7`` with fused multiply-adds; clamping it cost
     7 % of the step).
     """
