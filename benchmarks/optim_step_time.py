@@ -206,9 +206,9 @@ def bench_elementwise(
 
 
 VARIANTS = ("exact", "paper")
+"""Muon / SoftMuon variants timed (:mod:`theoropt.optim.polar_variants`)."""
 DDP_VARIANT = "exact"
 """The variant the DDP rows time (both share the sharding code)."""
-"""Muon / SoftMuon variants timed (:mod:`theoropt.optim.polar_variants`)."""
 PRECISIONS = ("float32", "bfloat16")
 """Explicit ``ns_dtype`` settings of Muon (exact) timed beside ``"auto"``."""
 
