@@ -70,6 +70,26 @@ def test_fused_propagates_non_finite_gradients():
 
 
 @needs_compiler
+def test_a_gradient_with_new_strides_gets_a_kernel_of_its_own():
+    """The kernel is compiled for its inputs' strides and inductor's own checks of them are
+    switched off (``fused._COMPILE_OPTIONS``): ``torch.compile``'s guards must see a transposed
+    gradient and recompile, so the step reads it right (against the multi-tensor path)."""
+    weight = torch.randn(3, 4)
+    steps = []
+    for fused_path in (True, False):
+        p = weight.clone().requires_grad_()
+        optimizer = Signum([p], lr=0.1, momentum=0.0, fused=fused_path)
+        p.grad = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+        optimizer.step()
+        transposed = torch.randn(4, 3, generator=torch.Generator().manual_seed(2)).t()
+        p.grad = transposed  # same shape, strides (1, 3)
+        optimizer.step()
+        steps.append(p.detach())
+    assert not transposed.is_contiguous()
+    torch.testing.assert_close(steps[0], steps[1], rtol=0, atol=0)
+
+
+@needs_compiler
 def test_a_training_run_is_the_same_on_both_paths():
     runs = []
     for fused_path in (False, True):

@@ -96,11 +96,27 @@ class TemperatureScheduled(Optimizer):
     def _transition_temperature(
         self, group: dict[str, Any], samples: Callable[[], Tensor] | None = None
     ) -> Tensor:
-        """Temperature (a float64 scalar tensor) of the transition step about to be taken.
+        """Temperature of the transition step about to be taken, a float64 scalar tensor (the
+        schedule is fitted on the first transition step: :meth:`_fitted_schedule`). It is
+        indexed out of the whole schedule as a tensor: under a user's ``torch.compile`` one
+        graph then serves every step (a Python float would be a new constant each step)."""
+        schedule = torch.tensor(self._fitted_schedule(group, samples), dtype=torch.float64)
+        return schedule[self._schedule_index(group)]
 
-        On the first transition step the schedule is fitted to the robust location and scale
-        (median, median deviation) of ``samples()``, the group's 1-D statistics; later steps
-        need no ``samples``.
+    def _scheduled_temperature(self, group: dict[str, Any]) -> float:
+        """Temperature of the transition step about to be taken (schedule already fitted)."""
+        return self._fitted_schedule(group, None)[self._schedule_index(group)]
+
+    @staticmethod
+    def _schedule_index(group: dict[str, Any]) -> int:
+        return min(group["step"] - sign_steps(group), len(group["schedule"]) - 1)
+
+    def _fitted_schedule(
+        self, group: dict[str, Any], samples: Callable[[], Tensor] | None
+    ) -> list[float]:
+        """The group's temperature schedule, fitted on the first transition step to the robust
+        location and scale (median, median deviation) of ``samples()``, the group's 1-D
+        statistics; later steps need no ``samples``.
         """
         n_sign = sign_steps(group)
         if group["schedule"] is None:
@@ -117,8 +133,7 @@ class TemperatureScheduled(Optimizer):
                 tmax=group["tmax"],
                 tmin=self.temperature_tmin,
             )
-        schedule = torch.tensor(group["schedule"], dtype=torch.float64)
-        return schedule[min(group["step"] - n_sign, len(group["schedule"]) - 1)]
+        return group["schedule"]
 
     def _schedule_statistics(self, samples: Callable[[], Tensor]) -> tuple[float, float]:
         """Robust ``(location, scale)`` of ``samples()``: median and median deviation."""

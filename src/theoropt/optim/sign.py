@@ -147,10 +147,13 @@ class _SignDescent(TemperatureScheduled):
     def _group_step(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
         # an empty tensor has nothing to update, nor entries for the schedule's statistics
-        params = [p for p in group["params"] if p.grad is not None and p.numel() > 0]
+        params, grads = [], []
+        for p in group["params"]:
+            if p.grad is not None and p.numel() > 0:
+                params.append(p)
+                grads.append(check_grad(p, name))
         if not params:
             return
-        grads = [check_grad(p, name) for p in params]
         plain_step = not (group["normalized"] or group["sign_norm"])
         fused = plain_step and fu.use_fused(group["fused"], group["foreach"], params, name)
         if fused and not self._fits_schedule_now(group):  # the fit needs this step's momentum
@@ -192,7 +195,7 @@ class _SignDescent(TemperatureScheduled):
                 if "momentum_buffer" not in state:  # the kernel's first update makes it s g
                     state["momentum_buffer"] = torch.mul(g.detach(), sign * dampening / beta)
                 buffers.append(state["momentum_buffer"])
-        tau = math.inf if self._in_sign_phase(group) else float(self._transition_temperature(group))
+        tau = math.inf if self._in_sign_phase(group) else self._scheduled_temperature(group)
         fu.sign_descent_(
             params,
             grads,
