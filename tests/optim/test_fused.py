@@ -74,18 +74,22 @@ def test_a_gradient_with_new_strides_gets_a_kernel_of_its_own():
     """The kernel is compiled for its inputs' strides and inductor's own checks of them are
     switched off (``fused._COMPILE_OPTIONS``): ``torch.compile``'s guards must see a transposed
     gradient and recompile, so the step reads it right (against the multi-tensor path)."""
-    weight = torch.randn(3, 4)
+    weight = torch.randn(3, 7)  # no other fused test has this layout: not compiled yet
+    transposed = (torch.arange(21.0).reshape(7, 3) - 10.5).t()  # same shape, strides (1, 3)
+    read_as_contiguous = transposed.t().reshape(3, 7)  # what a kernel for strides (7, 1) reads
+    assert (transposed.sign() != read_as_contiguous.sign()).sum() >= 4
     steps = []
     for fused_path in (True, False):
         p = weight.clone().requires_grad_()
         optimizer = Signum([p], lr=0.1, momentum=0.0, fused=fused_path)
-        p.grad = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+        p.grad = torch.randn(3, 7, generator=torch.Generator().manual_seed(1))
         optimizer.step()
-        transposed = torch.randn(4, 3, generator=torch.Generator().manual_seed(2)).t()
-        p.grad = transposed  # same shape, strides (1, 3)
+        graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+        p.grad = transposed
         optimizer.step()
+        if fused_path:
+            assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs + 1
         steps.append(p.detach())
-    assert not transposed.is_contiguous()
     torch.testing.assert_close(steps[0], steps[1], rtol=0, atol=0)
 
 

@@ -28,8 +28,10 @@ C++ compiler on the CPU, triton on CUDA); ``fused=True`` asks for it anyway.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import threading
 from collections.abc import Sequence
 
 import torch
@@ -112,8 +114,9 @@ _COMPILE_OPTIONS = {"cpp.enable_floating_point_contract_flag": "fast", "size_ass
 """Let the C++ compiler contract ``a * b + c`` into fused multiply-adds, and leave out
 inductor's checks of every input's sizes and strides on each call: with ``dynamic=False`` the
 guards of ``torch.compile`` check them already (tested: a gradient with new strides gets a
-kernel of its own), and the second check took 0.09 of the compiled call's 0.23 ms for 37
-one-entry tensors (one thread, 2 Dec). Inductor compiles its
+kernel of its own; a user who skips guard evaluation with ``torch.compiler.set_stance(...,
+skip_guard_eval_unsafe=True)`` loses that check too), and the second check took 0.09 ms of the
+compiled call's 0.23 ms for 37 one-entry tensors (one thread, 2 Dec). Inductor compiles its
 CPU kernels with ``-ffp-contract=off`` by default, so each multiply and add of the rational
 ``tanh`` and the momentum update is a separate vector instruction; contracted, the SoftSignum
 kernel alone took 0.6–0.8x the time (4 M entries, one thread, A/B in one session on the 2-core
@@ -122,8 +125,24 @@ large set, one thread; docs/optim.md). Each contraction rounds once instead of t
 changes results only at float rounding (the tests compare the fused path with the multi-tensor
 one). Triton (CUDA) contracts by default."""
 
-_MORE_RECOMPILES = torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT)
-"""Built once: a ``config.patch`` builds a class each time it is called."""
+_RECOMPILE_LIMIT_KEY = (
+    "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+)
+"""The setting's name (``cache_size_limit`` before torch 2.6)."""
+
+_recompile_patches = threading.local()
+
+
+def _more_recompiles() -> contextlib.AbstractContextManager[None]:
+    """This thread's ``config.patch`` raising the recompile limit, built once per thread: each
+    call of ``config.patch`` builds a class and (in recent torch) a ``ContextVar`` that the
+    thread keeps, and older torch's patch objects must not be entered by two threads at once."""
+    patch = getattr(_recompile_patches, "patch", None)
+    if patch is None:
+        patch = torch._dynamo.config.patch(_RECOMPILE_LIMIT_KEY, _RECOMPILE_LIMIT)
+        _recompile_patches.patch = patch
+    return patch
+
 
 _compiled_sign_descent = torch.compile(
     _sign_descent, fullgraph=True, dynamic=False, options=_COMPILE_OPTIONS
@@ -150,7 +169,7 @@ def sign_descent_(
     values = [decay, lr, beta, sign * (1.0 - dampening), sign, 1.0 if sign_phase else tau]
     dtype = torch.float64 if torch.float64 in {p.dtype for p in params} else torch.float32
     scalars = torch.tensor(values, dtype=dtype).to(params[0].device)
-    with _MORE_RECOMPILES:
+    with _more_recompiles():
         _compiled_sign_descent(
             params, grads, buffers, scalars, nesterov, None if sign_phase else soft_map
         )

@@ -11,7 +11,8 @@ location and scale they were fitted to). :meth:`TemperatureScheduled.temperature
 temperature of each group's last step from them.
 
 A transition step looks its temperature up in a tensor indexed by the step count, so that a
-``torch.compile`` d step traces it without a graph break or a recompilation per step.
+``torch.compile`` d step traces it without a graph break or a recompilation per step; the fused
+path, which compiles its own kernel with the temperature as an input, takes it as a float.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def sign_steps(group: dict[str, Any]) -> int | None:
 class TemperatureScheduled(Optimizer):
     """Base of optimizers with the Softsign phase clock (see the module docstring).
 
-    Subclasses provide :meth:`_group_step`, which asks :meth:`_transition_temperature` for each
-    transition step's temperature and passes it the statistics the schedule is fitted to (called
-    once, when the transition starts); subclasses gather them whole across ranks for sharded
+    Subclasses provide :meth:`_group_step`, which asks :meth:`_transition_temperature` (or, once
+    the schedule is fitted, :meth:`_scheduled_temperature`, a float) for each transition step's
+    temperature and passes it the statistics the schedule is fitted to (called once, when the
+    transition starts); subclasses gather them whole across ranks for sharded
     (``DTensor``) parameters, so every rank fits the same schedule (:mod:`theoropt.optim.sharded`).
     """
 
