@@ -128,7 +128,7 @@ one). Triton (CUDA) contracts by default."""
 _RECOMPILE_LIMIT_KEY = (
     "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
 )
-"""The setting's name (``cache_size_limit`` before torch 2.6)."""
+"""The setting's name (``cache_size_limit`` in torch releases before the rename)."""
 
 _recompile_patches = threading.local()
 
