@@ -3,10 +3,13 @@ scikit-learn / numpy solves for f*."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression as SklearnLogistic
+from threadpoolctl import threadpool_limits
 
 from theoropt.convex.problems import (
     WITHOUT_GLOBAL_L,
@@ -85,3 +88,19 @@ def test_l0l1_problems(problem):
 def test_unknown_problem_is_named():
     with pytest.raises(ValueError, match="unknown problem 'rosenbrock'"):
         get_problem("rosenbrock")
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: every BLAS call has one thread")
+@pytest.mark.parametrize("build", [random_quadratic, Quartic, Cosh], ids=lambda b: b.__name__)
+def test_data_and_starts_do_not_depend_on_the_blas_thread_count(build):
+    """Built and started under two BLAS threads, a problem has the bits it has under one (on
+    two cores the linear solve of the quartic's and cosh's starts and the random quadratic's
+    matrix products rounded differently before they ran with one thread)."""
+    made = {}
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            problem = build()
+            start = problem.starting_point(1)
+        made[threads] = (start, problem.value_and_grad(start)[1])
+    for one, two in zip(made[1], made[2], strict=True):
+        assert np.array_equal(one, two)

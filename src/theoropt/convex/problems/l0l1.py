@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theoropt.convex.problems.base import Problem
+from theoropt.convex.problems.base import Problem, one_blas_thread
 
 
 def _matrix_with_singular_values(dim: int, low: float, high: float, seed: int) -> np.ndarray:
@@ -28,12 +28,14 @@ class _ResidualProblem(Problem):
 
     L = None
 
+    @one_blas_thread
     def __init__(self, dim: int, low: float, high: float, seed: int, name: str, radius: float):
         self.dim, self.name, self.radius = dim, name, radius
         self.A = _matrix_with_singular_values(dim, low, high, seed)
         self.solution = np.random.default_rng(seed + 1).standard_normal(dim)
         self.b = self.A @ self.solution
 
+    @one_blas_thread
     def starting_point(self, seed: int) -> np.ndarray:
         """``x_sol + d`` with the residual ``A d`` of Euclidean norm ``radius``; the
         direction is fixed for seed 0 and random for the others."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from theoropt.convex.problems.base import Problem
+from theoropt.convex.problems.base import Problem, one_blas_thread
 
 
 class Quadratic(Problem):
@@ -49,6 +49,7 @@ class Quadratic(Problem):
         return self._f_star
 
 
+@one_blas_thread
 def random_quadratic(dim: int = 500, L: float = 1.0, seed: int = 0) -> Quadratic:
     """A dense random quadratic that is ill-conditioned and, in practice, not strongly convex.
 
