@@ -347,3 +347,27 @@ def test_normalized_step_on_zero_directions_leaves_the_parameters_finite_and_unc
         p.grad = torch.zeros(4)
         optimizer.step()
     assert torch.equal(p.detach(), torch.ones(4))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("foreach", [True, False])
+def test_soft_sign_keeps_small_updates_in_half_precision(dtype, foreach):
+    """In bfloat16 / float16, ``2 sigmoid(2z) - 1`` cancels: ``sigmoid`` near 1/2 has a spacing
+    of 2^-8 (bfloat16), so every ``|tanh z|`` below about 4e-3 became an update of exactly 0.
+    The transition's update must be ``tanh`` to the dtype's own precision, as torch.tanh is."""
+    g = torch.Generator().manual_seed(0)
+    sizes = 10 ** (-4 + torch.rand(4096, generator=g, dtype=torch.float64))  # 1e-4 to 1e-3
+    grad = (sizes * torch.randn(4096, generator=g, dtype=torch.float64).sign()).to(dtype)
+    param = torch.zeros(4096, dtype=dtype, requires_grad=True)
+    optimizer = SoftSignum(
+        [param], lr=1.0, momentum=0.0, total_steps=4, sign_fraction=0.0, foreach=foreach
+    )
+    param.grad = grad.clone()
+    optimizer.step()
+    tau = optimizer.temperatures()[0]
+    assert 1.0 <= tau <= 20.0
+    expected = -torch.tanh(tau * grad.double())  # |tau g| from 1e-4 to 2e-2
+    relative = (param.detach().double() - expected).abs() / expected.abs()
+    resolution = torch.finfo(dtype).eps
+    assert (param.detach() != 0).all()
+    assert relative.max() < 4 * resolution

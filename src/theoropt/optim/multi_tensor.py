@@ -122,6 +122,15 @@ def sigmoid_(tensors: list[Tensor], foreach: bool) -> None:
             t.sigmoid_()
 
 
+def tanh_(tensors: list[Tensor], foreach: bool) -> None:
+    """``t = tanh(t)``."""
+    if foreach:
+        torch._foreach_tanh_(tensors)
+    else:
+        for t in tensors:
+            t.tanh_()
+
+
 def rsqrt_(tensors: list[Tensor], foreach: bool) -> None:
     """``t = 1 / sqrt(t)``."""
     if foreach:

@@ -178,7 +178,7 @@ class _SignDescent(TemperatureScheduled):
             mt.add_(params, updates, -eta, foreach)
         else:
             tau = self._transition_temperature(group, lambda: self._direction_entries(directions))
-            soft_map = get_soft_map(group["soft_map"])
+            soft_map = get_soft_map(group["soft_map"]).for_dtypes(u.dtype for u in directions)
             cores = soft_map.applied(directions, tau, foreach, affine=False)
             mt.carry_non_finite_(cores, directions, foreach)
             soft_map.add_mapped_(params, cores, -eta, foreach)

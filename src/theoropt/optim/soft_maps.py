@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 
+import torch
 from torch import Tensor
 
 from theoropt.optim import multi_tensor as mt
@@ -72,13 +74,17 @@ class SoftMap(ABC):
         if self.offset:
             mt.add_scalar_(tensors, self.offset, foreach)
 
+    def for_dtypes(self, dtypes: Iterable[torch.dtype]) -> SoftMap:
+        """The same map, evaluated in a form that is accurate in each of ``dtypes``."""
+        return self
+
     def elementwise(self, z: Tensor) -> Tensor:
         """``phi(z)`` of one tensor in plain tensor operations (compiled by the fused path)."""
         return self.applied([z], 1.0, foreach=False)[0]
 
     def __call__(self, z: Tensor, scale: float = 1.0) -> Tensor:
         """``phi(scale * z)`` of one tensor."""
-        return self.applied([z], scale, foreach=False)[0]
+        return self.for_dtypes([z.dtype]).applied([z], scale, foreach=False)[0]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -121,6 +127,11 @@ class TanhMap(SoftMap):
     grid; torch.tanh: 3e-8); odd and exact at 0 by construction; its
     largest value is ``1 + 2.4e-7`` (``1 + 1.2e-7`` with fused multiply-adds; clamping it cost
     7 % of the step).
+
+    The sigmoid form is used in float32 and float64 only (:meth:`for_dtypes`): in bfloat16 and
+    float16 ``sigmoid(2z)`` near 1/2 is rounded to a spacing of 2^-8 / 2^-11, so ``2 s - 1``
+    would be exactly 0 for every ``|z|`` below about 2e-3 / 2.4e-4 (the small updates of the
+    transition); there ``torch.tanh`` itself is evaluated (:class:`DirectTanhMap`).
     """
 
     name = "tanh"
@@ -133,6 +144,12 @@ class TanhMap(SoftMap):
     def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
         mt.sigmoid_(tensors, foreach)
 
+    def for_dtypes(self, dtypes: Iterable[torch.dtype]) -> SoftMap:
+        """This map for float32 / float64 tensors, :class:`DirectTanhMap` if any is narrower."""
+        if all(dtype in _SIGMOID_FORM_DTYPES for dtype in dtypes):
+            return self
+        return _DIRECT_TANH
+
     def elementwise(self, z: Tensor) -> Tensor:
         z = z.clamp(-_TANH_CLAMP, _TANH_CLAMP)
         square = z * z
@@ -140,6 +157,28 @@ class TanhMap(SoftMap):
 
     def inverse(self, y: float) -> float:
         return math.atanh(y)
+
+
+_SIGMOID_FORM_DTYPES = (torch.float32, torch.float64)
+
+
+class DirectTanhMap(TanhMap):
+    """``tanh(z)`` by ``torch.tanh``: what :class:`TanhMap` evaluates in bfloat16 and float16."""
+
+    gain = 1.0
+    offset = 0.0
+
+    def prefactor(self, scale: float) -> float:
+        return scale
+
+    def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
+        mt.tanh_(tensors, foreach)
+
+    def for_dtypes(self, dtypes: Iterable[torch.dtype]) -> SoftMap:
+        return self
+
+
+_DIRECT_TANH = DirectTanhMap()
 
 
 class AlgebraicMap(SoftMap):
