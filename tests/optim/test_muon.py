@@ -374,3 +374,27 @@ def test_closure_and_lr_scheduler_reach_both_kinds_of_group():
     scheduler.step()
     assert loss.item() == pytest.approx(loss_of(tiny_model(), 0).item())
     assert [g["lr"] for g in optimizer.param_groups] == [0.01, 0.0005]
+
+
+@pytest.mark.parametrize("variant", ["paper", "exact"])
+def test_match_rms_adamw_scales_a_convolution_kernel_by_its_flattened_matrix(variant):
+    """``0.2 sqrt(max(rows, cols))`` gives the update AdamW's RMS only with the sides of the
+    matrix that is orthogonalised, ``out x (in kh kw)``. The paper variant's scale from the
+    kernel's last two dims (``kh x kw``) is the authors' ``"original"`` rule and must not leak
+    into ``"match_rms_adamw"`` (it made a 3x3 kernel's steps 10x too small)."""
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(16, 8, 3, 3, generator=g)
+    grad = torch.randn(16, 8, 3, 3, generator=g)
+    kernel = start.clone().requires_grad_()
+    optimizer = Muon(
+        [{"params": [kernel], "use_muon": True}],
+        lr=1e-3,
+        variant=variant,
+        adjust_lr_fn="match_rms_adamw",
+        ns_dtype="float64",
+    )
+    kernel.grad = grad.clone()
+    optimizer.step()
+    matrix = grad.double().reshape(16, 72)
+    expected = start - 1e-3 * 0.2 * math.sqrt(72) * hand_polar(matrix).float().view_as(start)
+    torch.testing.assert_close(kernel.detach(), expected, rtol=0, atol=1e-6)

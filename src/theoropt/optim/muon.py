@@ -382,9 +382,11 @@ class _PolarDescent(TemperatureScheduled):
             lambda G: self._orthogonalise(G, tau, group, variant),
             self._distributed_group.value,
         )
-        scale_of = ADJUST_LR_FNS[group["adjust_lr_fn"]]
+        adjust_lr_fn = group["adjust_lr_fn"]
+        scale_of = ADJUST_LR_FNS[adjust_lr_fn]
         for p, update in zip(params, updates, strict=True):
-            rows, cols = variant.scale_dims(p.shape, as_matrices(p, group["stacked"]).shape)
+            matrix_shape = as_matrices(p, group["stacked"]).shape
+            rows, cols = variant.scale_dims(p.shape, matrix_shape, adjust_lr_fn)
             local(p).add_(update.view_as(local(p)), alpha=-lr * scale_of(rows, cols))
 
     def _orthogonalise(

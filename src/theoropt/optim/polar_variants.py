@@ -14,8 +14,9 @@ clock and the temperature schedule fitted to the raw gradients' singular values)
   directions strongly; ``"exact"`` runs the iteration to a tolerance in float32 with a floored
   shift (the converged soft polar), or applies any soft map by an SVD;
 * update scale (``adjust_lr_fn``, by default ``sqrt(max(1, rows / cols))``): ``"paper"`` takes
-  ``rows x cols`` from the parameter's last two dims, ``"exact"`` from the matrix the update was
-  computed on;
+  ``rows x cols`` of the ``"original"`` rule from the parameter's last two dims (the authors'),
+  ``"exact"`` from the matrix the update was computed on; ``"match_rms_adamw"``, which is not
+  the authors', takes the matrix in both;
 * AdamW part: ``eps`` 1e-10 (``"paper"``) or 1e-8 (``"exact"``).
 
 The authors' code is the repository brain-lab-research/softsign (``softmuon/softmuon.py``,
@@ -74,9 +75,11 @@ class PolarVariant(ABC):
         """The transition's update of a batch ``(k, rows, cols)`` of directions at ``tau``."""
 
     @abstractmethod
-    def scale_dims(self, param_shape: torch.Size, matrix_shape: torch.Size) -> tuple[int, int]:
-        """The ``(rows, cols)`` that set the update scale of a parameter (shape) whose update was
-        computed on a matrix (shape)."""
+    def scale_dims(
+        self, param_shape: torch.Size, matrix_shape: torch.Size, adjust_lr_fn: str
+    ) -> tuple[int, int]:
+        """The ``(rows, cols)`` that set the ``adjust_lr_fn`` update scale of a parameter
+        (shape) whose update was computed on a matrix (shape)."""
 
     @abstractmethod
     def check_group(self, group: dict[str, Any]) -> None:
@@ -106,8 +109,15 @@ class PaperVariant(PolarVariant):
     ) -> Tensor:
         return soft_polar_newton_schulz(G, tau, group["ns_steps"], dtype=dtype)
 
-    def scale_dims(self, param_shape: torch.Size, matrix_shape: torch.Size) -> tuple[int, int]:
-        return param_shape[-2], param_shape[-1]
+    def scale_dims(
+        self, param_shape: torch.Size, matrix_shape: torch.Size, adjust_lr_fn: str
+    ) -> tuple[int, int]:
+        """The authors' ``sqrt(max(1, rows / cols))`` reads the parameter's last two dims (a
+        convolution kernel's ``kh x kw``); ``"match_rms_adamw"`` is not theirs and matches
+        AdamW's RMS only with the orthogonalised matrix's sides."""
+        if adjust_lr_fn == "original":
+            return param_shape[-2], param_shape[-1]
+        return matrix_shape[-2], matrix_shape[-1]
 
     def check_group(self, group: dict[str, Any]) -> None:
         if group.get("total_steps") is None:
@@ -153,7 +163,9 @@ class ExactVariant(PolarVariant):
             )
         return spectral_soft_map(G, float(tau), soft_map)
 
-    def scale_dims(self, param_shape: torch.Size, matrix_shape: torch.Size) -> tuple[int, int]:
+    def scale_dims(
+        self, param_shape: torch.Size, matrix_shape: torch.Size, adjust_lr_fn: str
+    ) -> tuple[int, int]:
         return matrix_shape[-2], matrix_shape[-1]
 
 
