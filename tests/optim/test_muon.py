@@ -15,7 +15,7 @@ from tests.optim.helpers import (
     tiny_model,
     train,
 )
-from theoropt.optim import Muon, SoftMuon, split_params
+from theoropt.optim import Muon, SoftMuon, precision, split_params
 
 
 def hand_polar(X, steps=5, coefficients=((3.4445, -4.7750, 2.0315),)):
@@ -398,3 +398,28 @@ def test_match_rms_adamw_scales_a_convolution_kernel_by_its_flattened_matrix(var
     matrix = grad.double().reshape(16, 72)
     expected = start - 1e-3 * 0.2 * math.sqrt(72) * hand_polar(matrix).float().view_as(start)
     torch.testing.assert_close(kernel.detach(), expected, rtol=0, atol=1e-6)
+
+
+def test_runs_bit_for_bit_like_torch_optim_muon_with_torchs_bfloat16_kernels(
+    fresh_choice, monkeypatch
+):
+    """Where bfloat16 matrix products are torch's own kernels (a CPU with AVX512-BF16 / AMX,
+    forced here; CUDA), ``Muon(variant="paper")`` with ``torch.optim.Muon``'s settings is
+    ``torch.optim.Muon``: ten steps give the same bits (torch's ``max(||X||, eps)`` and our
+    ``||X|| + eps`` round alike in bfloat16). Without native bfloat16 our iteration is emulated
+    and agrees to bfloat16 rounding (test_first_step_follows_torch_optim_muon)."""
+    monkeypatch.setattr(precision, "cpu_has_native_bfloat16", lambda: True)
+    shapes = [(32, 16), (16, 48), (24, 24)]
+    start, grads = streams(shapes, 10, seed=5)
+    ours = [p.clone().requires_grad_() for p in start]
+    theirs = [p.clone().requires_grad_() for p in start]
+    settings = dict(lr=0.02, weight_decay=0.1, momentum=0.95, nesterov=True)
+    optimizers = [Muon(ours, **settings), torch.optim.Muon(theirs, **settings)]
+    for step_grads in grads:
+        for params, optimizer in zip((ours, theirs), optimizers, strict=True):
+            for p, g in zip(params, step_grads, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+    for a, b, p in zip(ours, theirs, start, strict=True):
+        assert torch.equal(a, b)
+        assert not torch.equal(a, p)
