@@ -47,9 +47,9 @@ def test_max_iter_and_callback_stop(small_quadratic):
 
     seen = []
 
-    def stop_after_three(state):
-        seen.append(state.nit)
-        return state.nit == 3
+    def stop_after_three(intermediate_result):
+        seen.append(intermediate_result.nit)
+        return intermediate_result.nit == 3
 
     stopped = minimize(
         q.fun, np.zeros(3), q.jac, method="acc-graal", tol=0.0, callback=stop_after_three
@@ -60,6 +60,34 @@ def test_max_iter_and_callback_stop(small_quadratic):
         raise StopIteration
 
     assert minimize(q.fun, np.zeros(3), q.jac, method="adgd", callback=raise_stop).nit == 1
+
+
+def test_callback_signatures_follow_scipy(small_quadratic):
+    """scipy's rule: only a callback whose sole parameter is ``intermediate_result`` gets the
+    OptimizeResult; any other gets a copy of xk. Like scipy, it is also called at the
+    iteration that converges, so a trace gathered by it ends at ``result.x``."""
+    q = small_quadratic
+    points, states = [], []
+
+    def old_style(xk):
+        points.append(xk)
+        xk[:] = np.nan  # a copy: the run must not notice
+
+    def new_style(intermediate_result):
+        states.append(intermediate_result)
+
+    for callback in (old_style, new_style):
+        result = minimize(q.fun, np.zeros(3), q.jac, method="adgd", tol=1e-9, callback=callback)
+        assert result.success and np.all(np.isfinite(result.x))
+    assert len(points) == len(states) == result.nit
+    assert all(type(xk) is np.ndarray and xk.shape == (3,) for xk in points)
+    assert [s.nit for s in states] == list(range(1, result.nit + 1))
+    np.testing.assert_array_equal(states[-1].x, result.x)
+    assert states[-1].fun == result.fun and states[-1].grad_norm <= 1e-9
+    reference = [list(s.x) for s in states]
+    traced = []
+    minimize(q.fun, np.zeros(3), q.jac, method="adgd", tol=1e-9, callback=traced.append)
+    assert [list(xk) for xk in traced] == reference
 
 
 def test_jac_true_means_fun_returns_the_pair(small_quadratic):

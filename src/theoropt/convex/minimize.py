@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.optimize import OptimizeResult
 
-from theoropt.convex.arrays import Array, as_iterate, is_tensor, norm
+from theoropt.convex.arrays import Array, as_iterate, copy_of, is_tensor, norm
 from theoropt.convex.methods import METHODS, Iterate, Method
 from theoropt.convex.oracle import NumericalBreakdown, Oracle, UnboundedObjective
 from theoropt.convex.validation import non_negative, positive_int
@@ -101,7 +101,7 @@ def minimize(
     method: str = "acc-graal",
     tol: float = 1e-8,
     max_iter: int = 10_000,
-    callback: Callable[[OptimizeResult], Any] | None = None,
+    callback: Callable[..., Any] | None = None,
     **method_options: Any,
 ) -> OptimizeResult:
     """Minimise a differentiable convex function with a first-order method.
@@ -123,9 +123,12 @@ def minimize(
     max_iter
         Maximum number of iterations.
     callback
-        Called after every iteration with an ``OptimizeResult`` holding ``x``, ``fun``,
-        ``grad_norm``, ``step``, ``nit`` and ``njev``; returning ``True`` or raising
-        ``StopIteration`` stops the run (status 99).
+        Called after every iteration, the last included, as in ``scipy.optimize.minimize``:
+        ``callback(intermediate_result=state)`` when its only parameter is named
+        ``intermediate_result`` (``state`` is an ``OptimizeResult`` holding ``x``, ``fun``,
+        ``grad_norm``, ``step``, ``nit`` and ``njev``), otherwise ``callback(xk)`` with a copy
+        of the current point. Raising ``StopIteration`` or returning ``True`` stops the run
+        (status 99) unless it converged at that iteration.
     **method_options
         The method's hyperparameters (see its class in :mod:`theoropt.convex.methods`).
 
@@ -145,6 +148,7 @@ def minimize(
     max_iter = positive_int("max_iter", max_iter)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    stop_rule = None if callback is None else _stop_rule(callback)
     oracle = Oracle(fun, jac, x)
     solver = make_method(method, oracle, x, method_options)
     recorder = _Recorder(oracle, _synchronizer(x))
@@ -164,11 +168,19 @@ def minimize(
             candidate = recorder.timed(solver.step)
             f, grad, grad_norm = recorder.record(candidate)
             iterate, nit = candidate, current
+            stops = stop_rule is not None and stop_rule(
+                OptimizeResult(
+                    x=iterate.x,
+                    fun=f,
+                    grad_norm=grad_norm,
+                    step=iterate.step,
+                    nit=nit,
+                    njev=oracle.njev,
+                )
+            )
             if grad_norm <= tol:
                 status, message = STATUS_CONVERGED, f"gradient norm {grad_norm:.3g} <= tol"
-            elif callback is not None and _callback_stops(
-                callback, iterate, f, grad_norm, nit, oracle.njev
-            ):
+            elif stops:
                 status, message = STATUS_CALLBACK, f"stopped by the callback at iteration {nit}"
     except UnboundedObjective as error:
         status, message = STATUS_UNBOUNDED, f"{error} ({_where(current)})"
@@ -209,18 +221,32 @@ def _where(current: int) -> str:
     return "the starting point x0" if current == 0 else f"iteration {current}"
 
 
-def _callback_stops(
-    callback: Callable[[OptimizeResult], Any],
-    iterate: Iterate,
-    f: float,
-    grad_norm: float,
-    nit: int,
-    njev: int,
-) -> bool:
-    state = OptimizeResult(
-        x=iterate.x, fun=f, grad_norm=grad_norm, step=iterate.step, nit=nit, njev=njev
-    )
+def _stop_rule(callback: Callable[..., Any]) -> Callable[[OptimizeResult], bool]:
+    """The callback in scipy's calling convention, as "does it stop the run?".
+
+    scipy's rule: a callback whose only parameter is named ``intermediate_result`` receives
+    the ``OptimizeResult`` (by keyword); any other callback receives a copy of the current point
+    ``xk``.
+    Raising ``StopIteration`` or returning ``True`` stops the run.
+    """
     try:
-        return callback(state) is True
-    except StopIteration:
-        return True
+        parameters = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):  # builtins without a signature: the xk form
+        parameters = set()
+    if parameters == {"intermediate_result"}:
+
+        def call(state: OptimizeResult) -> Any:
+            return callback(intermediate_result=state)
+
+    else:
+
+        def call(state: OptimizeResult) -> Any:
+            return callback(copy_of(state.x))
+
+    def stops(state: OptimizeResult) -> bool:
+        try:
+            return call(state) is True
+        except StopIteration:
+            return True
+
+    return stops

@@ -79,7 +79,8 @@ def _run_method(
             raise ValueError(f"{method} needs a global L, which {problem.name} does not have")
         options.setdefault("L", problem.L)
 
-    def stop(state: OptimizeResult) -> bool:
+    def stop(intermediate_result: OptimizeResult) -> bool:
+        state = intermediate_result
         return state.njev >= max_njev or (state.fun - problem.f_star) <= target * gap0
 
     result = minimize(
