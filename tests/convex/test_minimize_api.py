@@ -90,6 +90,27 @@ def test_callback_signatures_follow_scipy(small_quadratic):
     assert [list(xk) for xk in traced] == reference
 
 
+def test_args_are_passed_after_the_point_as_in_scipy(small_quadratic):
+    q = small_quadratic
+
+    def fun(x, shift, scale):
+        return scale * q.fun(x - shift)
+
+    def jac(x, shift, scale):
+        return scale * q.jac(x - shift)
+
+    shift = np.array([1.0, 2.0, 3.0])
+    plain = minimize(fun, np.zeros(3), jac, method="adgd", tol=1e-10, args=(shift, 2.0))
+    pair = minimize(
+        lambda x, *a: (fun(x, *a), jac(x, *a)), np.zeros(3), True, args=(shift, 2.0), tol=1e-10
+    )
+    for result in (plain, pair):
+        assert result.success
+        np.testing.assert_allclose(result.x, q.x_star + shift, atol=1e-9)
+    single = minimize(lambda x, c: ((x - c) ** 2).sum(), torch.zeros(2), args=3.0, tol=1e-5)
+    torch.testing.assert_close(single.x, torch.full((2,), 3.0))
+
+
 def test_jac_true_means_fun_returns_the_pair(small_quadratic):
     q = small_quadratic
     pair = minimize(lambda x: (q.fun(x), q.jac(x)), np.zeros(3), jac=True, method="adgd")
@@ -176,6 +197,10 @@ def grad(x):
         ({"tol": -1.0}, ValueError, "tol"),
         ({"max_iter": 0}, ValueError, "max_iter"),
         ({"callback": 5}, TypeError, "callback must be callable"),
+        ({"bounds": [(0, 1)] * 3}, TypeError, "does not take bounds=: theoropt.convex solves"),
+        ({"constraints": ()}, TypeError, "does not take constraints=: theoropt.convex solves"),
+        ({"hess": lambda x: np.eye(3)}, TypeError, "does not take hess=: the methods are first"),
+        ({"options": {"maxiter": 5}}, TypeError, "does not take options=: pass max_iter="),
     ],
 )
 def test_invalid_inputs_raise_clear_errors(kwargs, error, words):

@@ -31,6 +31,18 @@ from theoropt.convex.validation import non_negative, positive_int
 STATUS_CONVERGED, STATUS_MAX_ITER, STATUS_NON_FINITE, STATUS_UNBOUNDED = 0, 1, 2, 3
 STATUS_CALLBACK = 99
 HISTORY_KEYS = ("f", "grad_norm", "step", "njev", "time")
+_UNCONSTRAINED = "theoropt.convex solves unconstrained problems only (use scipy.optimize)"
+_FIRST_ORDER = "the methods are first-order and use no second derivatives"
+_KEYWORDS = "pass max_iter=... and the method's options (e.g. eta0=...) as keyword arguments"
+SCIPY_ONLY = {
+    "bounds": _UNCONSTRAINED,
+    "constraints": _UNCONSTRAINED,
+    "hess": _FIRST_ORDER,
+    "hessp": _FIRST_ORDER,
+    "options": _KEYWORDS,
+    "maxiter": _KEYWORDS,
+}
+"""``scipy.optimize.minimize`` arguments that ``minimize`` does not take, with what to do."""
 
 
 def make_method(name: str, oracle: Oracle, x0: Array, options: dict[str, Any]) -> Method:
@@ -102,6 +114,8 @@ def minimize(
     tol: float = 1e-8,
     max_iter: int = 10_000,
     callback: Callable[..., Any] | None = None,
+    *,
+    args: Any = (),
     **method_options: Any,
 ) -> OptimizeResult:
     """Minimise a differentiable convex function with a first-order method.
@@ -129,6 +143,9 @@ def minimize(
         ``grad_norm``, ``step``, ``nit`` and ``njev``), otherwise ``callback(xk)`` with a copy
         of the current point. Raising ``StopIteration`` or returning ``True`` stops the run
         (status 99) unless it converged at that iteration.
+    args
+        Extra arguments of ``fun`` and ``jac``: ``fun(x, *args)`` (a non-tuple is one argument,
+        as in scipy).
     **method_options
         The method's hyperparameters (see its class in :mod:`theoropt.convex.methods`).
 
@@ -149,7 +166,8 @@ def minimize(
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
     stop_rule = None if callback is None else _stop_rule(callback)
-    oracle = Oracle(fun, jac, x)
+    _reject_scipy_only(method_options)
+    oracle = Oracle(fun, jac, x, args if isinstance(args, tuple) else (args,))
     solver = make_method(method, oracle, x, method_options)
     recorder = _Recorder(oracle, _synchronizer(x))
 
@@ -207,6 +225,13 @@ def minimize(
         method=method,
         history=recorder.history(),
     )
+
+
+def _reject_scipy_only(options: dict[str, Any]) -> None:
+    """A clear error for ``scipy.optimize.minimize`` arguments that have no meaning here."""
+    for name, hint in SCIPY_ONLY.items():
+        if name in options:
+            raise TypeError(f"minimize does not take {name}=: {hint}")
 
 
 def _unbounded_scale(x: Array) -> float:

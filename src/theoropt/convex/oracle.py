@@ -33,10 +33,17 @@ class Oracle:
 
     ``jac`` may be a callable returning the gradient, ``True`` (then ``fun`` returns the pair
     ``(f, grad)``), or ``None`` for torch inputs (the gradient comes from autograd). ``nfev`` and
-    ``njev`` count the evaluations the solver asked for.
+    ``njev`` count the evaluations the solver asked for. ``args`` are passed after the point,
+    ``fun(x, *args)`` and ``jac(x, *args)``, as in scipy.
     """
 
-    def __init__(self, fun: Callable[..., Any], jac: Callable[..., Any] | bool | None, x0: Array):
+    def __init__(
+        self,
+        fun: Callable[..., Any],
+        jac: Callable[..., Any] | bool | None,
+        x0: Array,
+        args: tuple[Any, ...] = (),
+    ):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
         if jac is not None and jac is not True and not callable(jac):
@@ -50,6 +57,7 @@ class Oracle:
             )
         self.fun = fun
         self.jac = jac
+        self.args = args
         self.shape = tuple(x0.shape)
         self.tensor = is_tensor(x0)
         self.dtype = x0.dtype
@@ -65,13 +73,13 @@ class Oracle:
         if self.jac is None:
             value, grad = self._autograd(x)
         elif self.jac is True:
-            pair = self.fun(copy_of(x))
+            pair = self.fun(copy_of(x), *self.args)
             if not isinstance(pair, tuple) or len(pair) != 2:
                 raise TypeError("with jac=True, fun must return a pair (f, grad)")
             value, grad = objective_value(pair[0]), self._check_gradient(pair[1])
         else:
-            value = objective_value(self.fun(copy_of(x)))
-            grad = self._check_gradient(self.jac(copy_of(x)))
+            value = objective_value(self.fun(copy_of(x), *self.args))
+            grad = self._check_gradient(self.jac(copy_of(x), *self.args))
         if value == -math.inf:
             raise UnboundedObjective("f = -inf: the objective appears to be unbounded below")
         if not np.isfinite(value) or not all_finite(grad):
@@ -81,7 +89,7 @@ class Oracle:
     def _autograd(self, x: Array) -> tuple[float, Array]:
         leaf = copy_of(x.detach()).requires_grad_(True)
         with torch.enable_grad():
-            value = self.fun(leaf)
+            value = self.fun(leaf, *self.args)
             if not is_tensor(value) or value.numel() != 1:
                 raise TypeError("without jac, fun must return a one-element torch tensor")
             if not value.requires_grad:
