@@ -101,10 +101,11 @@ def test_graal_first_iterates(small_quadratic):
     assert max(capped.history["step"][1:]) <= 0.05
 
 
-def test_acfgm_first_iterates(small_quadratic):
+@pytest.mark.parametrize("beta", [1 - math.sqrt(6) / 3, 0.184])  # our default, the authors'
+def test_acfgm_first_iterates(small_quadratic, beta):
     q = small_quadratic
     g, f = q.jac, q.fun
-    eta1, beta, alpha = 0.1, 1 - math.sqrt(6) / 3, 0.1
+    eta1, alpha = 0.1, 0.1
 
     def smoothness(x, z):  # 1/Λ(x; z) = ||g(x) - g(z)||² / (2 B_f(x; z))
         return np.sum((g(x) - g(z)) ** 2) / (2 * (f(x) - f(z) - g(z) @ (x - z)))
@@ -122,7 +123,7 @@ def test_acfgm_first_iterates(small_quadratic):
     tau3 = tau2 + alpha / 2 + 2 * (1 - alpha) * eta3 * L2 / tau2
     z = y - eta3 * g(x2)
     x3 = (z + tau3 * x2) / (1 + tau3)
-    result = run(q, "ac-fgm", 3, eta0=eta1)
+    result = run(q, "ac-fgm", 3, eta0=eta1, beta=beta)
     np.testing.assert_allclose(result.x, x3, rtol=1e-13)
     np.testing.assert_allclose(result.history["step"][1:], [eta1, eta2, eta3], rtol=1e-13)
 

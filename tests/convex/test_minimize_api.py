@@ -190,7 +190,7 @@ def grad(x):
         ({"gamma": float("nan")}, ValueError, "gamma"),
         ({"theta": 0.5, "gamma": 1.0, "nu": 0.3}, ValueError, "4*nu*theta*(1+gamma)**2 = gamma"),
         ({"method": "graal", "phi": 2.0}, ValueError, "phi must lie in"),
-        ({"method": "ac-fgm", "beta": 0.5}, ValueError, "beta must lie in"),
+        ({"method": "ac-fgm", "beta": 1.0}, ValueError, "beta must lie in (0, 1)"),
         ({"method": "ac-fgm", "alpha": 1.5}, ValueError, "alpha must lie in [0, 1]"),
         ({"method": "adanag", "m": 2.0}, ValueError, "m must be > 2"),
         ({"method": "adgd2", "eta0": -1.0}, ValueError, "eta0"),

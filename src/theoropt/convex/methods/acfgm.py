@@ -39,16 +39,19 @@ from theoropt.convex.methods.base import Iterate, Method
 from theoropt.convex.oracle import NonFiniteEvaluation, NumericalBreakdown, Oracle
 from theoropt.convex.validation import in_interval, positive, real_number
 
-MAX_BETA = 1 - math.sqrt(6) / 3
+THEORY_BETA = 1 - math.sqrt(6) / 3
+"""The largest ``beta`` of the paper's analysis (≈ 0.18350); the authors' code uses 0.184 and
+allows any beta in (0, 1)."""
 MAX_GROWTH = 4 / 3
 LINE_SEARCH_TRIALS = 200
 PROBE_DISTANCE = 1e-3  # relative to max(1, ||x_0||): where the line search's L_0 is measured
 
 
 class ACFGM(Method):
-    """AC-FGM; ``beta`` in (0, 1 - sqrt(6)/3] (default the upper end, ≈ 0.184) and ``alpha``
-    in [0, 1] (default 0.1), the defaults of the authors' implementation; ``eta0`` the first
-    stepsize (default ``None``: the initial line search of the module docstring)."""
+    """AC-FGM; ``beta`` in (0, 1) (default ``1 - sqrt(6)/3`` ≈ 0.18350, the largest value of the
+    paper's analysis; the authors' implementation defaults to 0.184), ``alpha`` in [0, 1]
+    (default 0.1, the authors' default); ``eta0`` the first stepsize (default ``None``: the
+    initial line search of the module docstring)."""
 
     name = "ac-fgm"
 
@@ -58,12 +61,12 @@ class ACFGM(Method):
         x0: Array,
         *,
         eta0: float | None = None,
-        beta: float = MAX_BETA,
+        beta: float = THEORY_BETA,
         alpha: float = 0.1,
     ):
         super().__init__(oracle, x0)
         self.eta = None if eta0 is None else positive("eta0", eta0)
-        self.beta = in_interval("beta", beta, 0.0, MAX_BETA, closed_high=True)
+        self.beta = in_interval("beta", beta, 0.0, 1.0, closed_high=False)
         self.alpha = real_number("alpha", alpha)
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
