@@ -213,7 +213,7 @@ def _command_run(
     only = RunFilter.from_texts(args.only)
     out = prepare_output_folder(args.out)
     command = ["theoropt", *argv]
-    failures = selected = left_out = 0
+    failures = selected = left_out = saved_selected = 0
     with (
         own_output_folder(out, command),
         ResultsStore(out / STORE_NAME) as store,
@@ -235,9 +235,17 @@ def _command_run(
             failures += len(summary.failed)
             selected += len(summary.executed) + len(summary.failed)
             left_out += summary.left_out
+            saved_selected += summary.saved_selected
     if only and not selected and left_out:
+        if not saved_selected:  # matches nothing planned at all: a typo, not "all done"
+            raise ExperimentError(
+                f"{only.describe()} matches none of the {left_out} runs planned so far nor a "
+                f"saved run (a later stage is planned once the runs it needs are saved); "
+                f"their values: {only.values_seen()}"
+            )
         print(
-            f"note: {only.describe()} selected none of the {left_out} runs left to do; "
+            f"note: {only.describe()} selected none of the {left_out} runs left to do "
+            f"({saved_selected} selected runs are already saved); "
             f"their values: {only.values_seen()}",
             file=sys.stderr,
         )

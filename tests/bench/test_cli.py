@@ -147,10 +147,20 @@ def test_only_runs_a_subset_and_says_what_it_left_out(tmp_path, capsys):
     code, out, _ = run_cli(capsys, *argv, "--only", "method=slow")
     assert code == 0
     assert "2 runs done now, 0 already saved, 0 failed, 2 left out by --only method=slow" in out
-    code, out, err = run_cli(capsys, *argv, "--only", "method=medium")
+    code, out, err = run_cli(capsys, *argv, "--only", "method=slow")
     assert code == 0 and "0 runs done now, 2 already saved" in out
-    assert "--only method=medium selected none of the 2 runs left to do" in err
-    assert "their values: method: fast" in err
+    assert "--only method=slow selected none of the 2 runs left to do" in err
+    assert "(2 selected runs are already saved)" in err and "their values: method: fast" in err
+
+
+@pytest.mark.parametrize("condition", ["method=medium", "problem=quadratic"])
+def test_only_matching_no_run_at_all_is_an_error(tmp_path, capsys, condition):
+    """A typo in --only (a value or a key no run has) must not look like a successful run."""
+    argv = ["run", "toy", "--quick", "--out", str(tmp_path), "--no-progress"]
+    code, _, err = run_cli(capsys, *argv, "--only", condition)
+    assert code == 2
+    assert f"theoropt: error: --only {condition} matches none of the 4 runs planned so far" in err
+    assert "their values: " in err
 
 
 def test_dask_address_and_jobs_together_is_an_error(tmp_path, capsys):

@@ -33,6 +33,8 @@ class RunSummary:
     failed: list[tuple[RunSpec, str]] = field(default_factory=list)
     left_out: int = 0
     """Planned runs not saved that ``--only`` did not select."""
+    saved_selected: int = 0
+    """Saved runs that ``--only`` selects (nothing left to do for them)."""
 
 
 def planned_runs(
@@ -118,6 +120,7 @@ def run_experiment(
     summary = RunSummary()
     done = store.load(experiment.name, mode)
     summary.skipped = len(done)
+    summary.saved_selected = sum(1 for run in done if only and only.selects(run.spec))
     seen = {run.spec.key for run in done}  # saved, submitted or left out by --only
     bar = _Progress(experiment, mode, progress)
     warned = False

@@ -79,13 +79,19 @@ class RunFilter:
     def __bool__(self) -> bool:
         return bool(self.conditions)
 
+    def selects(self, spec: RunSpec) -> bool:
+        """Whether ``spec`` meets every condition (remembers nothing)."""
+        return all(
+            any(value_matches(spec_lookup(spec, key), text) for text in values)
+            for key, values in self.conditions.items()
+        )
+
     def matches(self, spec: RunSpec) -> bool:
-        selected = True
-        for key, values in self.conditions.items():
+        """:meth:`selects`, remembering ``spec``'s values for :meth:`values_seen`."""
+        for key in self.conditions:
             value = spec_lookup(spec, key)
             self.seen.setdefault(key, set()).add("(absent)" if value is MISSING else str(value))
-            selected = selected and any(value_matches(value, text) for text in values)
-        return selected
+        return self.selects(spec)
 
     def describe(self) -> str:
         return " ".join(
