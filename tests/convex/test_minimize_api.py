@@ -325,7 +325,7 @@ def test_none_from_fun_or_jac_is_a_clear_error():
         minimize(quad, np.ones(3), lambda x: None, method="adgd")
 
 
-@pytest.mark.parametrize("method", ["adgd2", "adaptive-graal", "acc-graal"])
+@pytest.mark.parametrize("method", ["adgd", "adgd2", "adaptive-graal", "acc-graal"])
 @pytest.mark.parametrize(("dim", "slope"), [(1, 1.0), (2, 1.0), (2, 1e-3), (5, 1e3)])
 def test_unbounded_linear_objectives_from_the_default_start(method, dim, slope):
     """f(x) = -slope <c, x> from each method's default first step: the steps of these methods
@@ -341,6 +341,31 @@ def test_unbounded_linear_objectives_from_the_default_start(method, dim, slope):
     assert result.status == 3 and not result.success, result.message
     assert "unbounded below" in result.message
     assert np.isfinite(result.fun) and result.fun < -1e154
+
+
+@pytest.mark.parametrize(
+    ("x0", "shift"),
+    [(torch.ones(4), 2.0), (np.full(3, 1e8), 1.0)],
+    ids=["float32-tensor-at-1", "float64-at-1e8"],
+)
+def test_adgd_is_not_frozen_when_eta0_does_not_move_x0(x0, shift):
+    """From eta0 = 1e-10, x_1 = x_0 when the step is below the float resolution of x_0 (float32
+    entries near 1, float64 entries near 1e8): no curvature is seen. AdGD used to keep its step
+    and theta = +inf forever and ended at x_0 with 'max_iter' (f unchanged); keeping the step
+    makes theta 1, so the step grows until x moves. The minimiser is x_0 + shift."""
+    if isinstance(x0, torch.Tensor):
+        result = minimize(lambda x: ((x - 1 - shift) ** 2).sum(), x0, method="adgd", tol=1e-4)
+        moved = (result.x - x0).abs().max().item()
+    else:
+        target = x0 + shift
+        result = minimize(
+            lambda x: float(np.sum((x - target) ** 2)), x0, lambda x: 2 * (x - target),
+            method="adgd", tol=1e-6,
+        )  # fmt: skip
+        moved = float(np.max(np.abs(result.x - x0)))
+    assert result.success, result.message
+    assert moved == pytest.approx(shift, rel=1e-3)
+    assert result.history["step"][1] == 1e-10 and result.history["step"][-1] > 1e-3
 
 
 def test_a_breakdown_at_moderate_f_stays_a_divergence():

@@ -5,7 +5,11 @@ descent", ICML 2020, Algorithm 1):
                    ||x_k - x_{k-1}|| / (2 ||∇f(x_k) - ∇f(x_{k-1})||) )
     x_{k+1} = x_k - lam_k ∇f(x_k),   theta_k = lam_k / lam_{k-1},
 
-with ``lam_0 = eta0``, ``theta_0 = +inf`` and ``x_1 = x_0 - lam_0 ∇f(x_0)``.
+with ``lam_0 = eta0``, ``theta_0 = +inf`` and ``x_1 = x_0 - lam_0 ∇f(x_0)``. When neither bound
+is finite (no curvature seen while theta is still +inf: equal gradients, e.g. x_1 = x_0 because
+eta0 is below the float resolution of x_0) the step is kept, so theta becomes 1 and the growth
+bound sqrt(1 + theta) lets the step grow from then on (the authors' code, with finite initial
+theta and lam_{-1} = 1, grows it too); keeping theta at +inf froze such a run at x_0.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ class AdGD(Method):
             gap = norm(self.grad - self.grad_prev)
             local = norm(self.x - self.x_prev) / (2 * gap) if gap > 0 else math.inf
             lam = usable_step(min(math.sqrt(1 + self.theta) * self.lam, local))
-            if math.isfinite(lam):  # both bounds infinite: no information, keep the stepsize
-                self.theta, self.lam = lam / self.lam, lam
+            if not math.isfinite(lam):  # both bounds infinite: no information, keep the step
+                lam = self.lam
+            self.theta, self.lam = lam / self.lam, lam
         self.x_prev, self.grad_prev = self.x, self.grad
         self.x = self.x - self.lam * self.grad
         self.f, self.grad = self.oracle(self.x)
