@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import sklearn.base
 import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from theoropt.ot import EBiEOT, LightSB
@@ -253,6 +255,34 @@ def test_get_params_round_trips_through_the_constructor(cls, scheme: str) -> Non
     np.testing.assert_allclose(
         copy.fit(*pieces).sample(x[:2], 3), original.fit(*pieces).sample(x[:2], 3)
     )
+
+
+@pytest.mark.parametrize("cls", [EBiEOT, LightSB])
+def test_set_params_and_fitted_state_follow_scikit_learn(cls) -> None:
+    """``set_params`` (what ``GridSearchCV`` calls) checks like the constructor and changes
+    what the next ``fit`` does; ``check_is_fitted`` and the not-fitted error are sklearn's."""
+    model = cls(eps=0.3, n_potentials=4, steps=5, progress=False, scheme="block")
+    with pytest.raises(NotFittedError, match="not fitted"):
+        model.sample(np.ones((2, 2)))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    assert model.set_params(steps=7, eps=0.5) is model
+    assert model.get_params()["steps"] == 7 and model.get_params()["eps"] == 0.5
+    with pytest.raises(ValueError, match="invalid parameter"):
+        model.set_params(random_state=0)
+    with pytest.raises(ValueError, match="eps"):
+        model.set_params(eps=-1.0)
+    with pytest.raises(ValueError, match="patience does not apply"):
+        model.set_params(scheme="paper", patience=3)
+    x, y = _toy_pairs(30)
+    pieces = (x, y) if cls is LightSB else (x[:10], y[:10], x, y)
+    model.fit(*pieces)
+    check_is_fitted(model)
+    assert len(model.history_.dual) == 7
+    reference = cls(eps=0.5, n_potentials=4, steps=7, progress=False, scheme="block")
+    np.testing.assert_allclose(model.sample(x[:2], 3), reference.fit(*pieces).sample(x[:2], 3))
+    grid = sklearn.base.clone(model).set_params(steps=3)
+    assert grid.potential_ is None and len(grid.fit(*pieces).history_.dual) == 3
 
 
 @pytest.mark.cuda

@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from torch import nn
 
 from theoropt.ot._arrays import (
@@ -51,6 +53,11 @@ PARAMS = (
     "eps", "n_potentials", "n_costs", "scheme", *SCHEME_OPTIONS[2:], "seed", "progress", "device",
     "dtype",
 )  # fmt: skip
+
+
+class NotFittedError(SklearnNotFittedError, RuntimeError):
+    """Sampling or scoring before ``fit``: scikit-learn's ``NotFittedError`` (a ``ValueError``
+    and ``AttributeError``), and a ``RuntimeError`` as this error was before."""
 
 
 POSITIVE_INT = ("n_potentials", "n_costs", "hidden", "steps", "batch_size", "eval_every")
@@ -91,7 +98,7 @@ def _checked_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
-class EBiEOT:
+class EBiEOT(BaseEstimator):
     """Semi-supervised conditional model ``pi(y|x)`` from few pairs and unpaired x and y.
 
     Options left at ``None`` take the scheme's default; an option the scheme does not use is
@@ -295,7 +302,7 @@ class EBiEOT:
     # ------------------------------------------------------------------------ closed forms
     def _fitted(self) -> tuple[GaussianMixturePotential, nn.Module]:
         if self.potential_ is None or self.cost_ is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit first")
         return self.potential_, self.cost_
 
     def _mixture(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -353,6 +360,27 @@ class EBiEOT:
         """Constructor arguments (scikit-learn convention; ``deep`` is accepted for
         ``sklearn.base.clone`` and has no effect: there are no nested estimators)."""
         return {name: getattr(self, name) for name in PARAMS}
+
+    def set_params(self, **params: Any) -> EBiEOT:
+        """Change constructor arguments (scikit-learn convention, used by ``GridSearchCV``
+        and ``Pipeline``), checked as the constructor checks them; a fitted model keeps its
+        fitted state until the next ``fit``. Returns ``self``."""
+        current = self.get_params()
+        unknown = sorted(set(params) - set(current))
+        if unknown:
+            raise ValueError(
+                f"invalid parameter(s) {', '.join(unknown)} for {type(self).__name__}; "
+                f"valid ones are {', '.join(sorted(current))}"
+            )
+        configured = type(self)(**{**current, **params})
+        for name in (*current, "_options", "_device"):
+            setattr(self, name, getattr(configured, name))
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """For ``sklearn.utils.validation.check_is_fitted`` (the fitted attributes exist,
+        as ``None``, before ``fit``)."""
+        return self.potential_ is not None
 
 
 class LightSB(EBiEOT):
