@@ -140,6 +140,13 @@ def test_conditional_flow_density_integrates_and_matches_its_samples() -> None:
     mean = (density * cell) @ points
     samples = flow.sample(x0, 20_000, seed=1)[0]
     np.testing.assert_allclose(samples.mean(0), mean, atol=0.03)
+    # float32 arrays and lists are read in the flow's float64 (they raised a dtype error)
+    expected = flow.log_prob(points[:5], np.repeat(x0, 5, 0))
+    as_float32 = flow.log_prob(
+        points[:5].astype(np.float32), np.repeat(x0, 5, 0).astype(np.float32)
+    )
+    np.testing.assert_allclose(as_float32, expected, rtol=1e-5)
+    np.testing.assert_array_equal(flow.log_prob(points[:5].tolist(), [x0[0]] * 5), expected)
 
 
 def test_mmd_matches_a_double_loop() -> None:

@@ -173,8 +173,10 @@ class ConditionalFlow(nn.Module):
         return self
 
     def log_prob(self, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``log p(y_i | x_i)`` per row (inputs read as float64, the flow's precision)."""
+        ys, xs = (torch.as_tensor(np.asarray(v), dtype=torch.float64) for v in (y, x))
         with torch.no_grad():
-            return self._log_prob(torch.as_tensor(y), torch.as_tensor(x)).numpy()
+            return self._log_prob(ys, xs).numpy()
 
     def sample(self, x: np.ndarray, n_samples: int, seed: int = 0) -> np.ndarray:
         """``n_samples`` draws per row of ``x``: (n, n_samples, dim_y)."""
