@@ -214,6 +214,18 @@ def test_unbalanced_plan_matches_pot(reg_m) -> None:
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-12)
 
 
+def test_reg_m_accepts_any_scalar_and_names_itself_otherwise() -> None:
+    """numpy and 0-d torch scalars (they raised "object is not iterable"), a one-entry
+    sequence for both sides (POT's ``get_parameter_pair``); anything else is named."""
+    a, b, M = (t.detach().numpy() for t in problem())
+    expected = sinkhorn(a, b, M, REG, reg_m=0.5, tol=1e-13)
+    for reg_m in (np.float32(0.5), np.array(0.5), torch.tensor(0.5), [0.5], (0.5, 0.5)):
+        np.testing.assert_array_equal(sinkhorn(a, b, M, REG, reg_m=reg_m, tol=1e-13), expected)
+    for bad in ("half", (0.5, 0.5, 0.5), (), [[0.5, 0.5]], object()):
+        with pytest.raises(ValueError, match="reg_m must be a number or a pair"):
+            sinkhorn(a, b, M, REG, reg_m=bad)
+
+
 def test_forbidden_transports() -> None:
     """+inf costs: exactly zero mass there, no NaN in plan, value or gradient; same plan as POT
     with a cost so large that its kernel underflows to 0."""

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
 import torch
 
 from theoropt.ot._arrays import (
@@ -31,15 +32,23 @@ from theoropt.ot._arrays import (
 
 
 def marginal_relaxation(reg_m: float | tuple[float, float] | None) -> tuple[float, float]:
-    """``reg_m`` as a pair ``(rho_a, rho_b)``; ``None`` (balanced) is ``(inf, inf)``."""
+    """``reg_m`` as a pair ``(rho_a, rho_b)``; ``None`` (balanced) is ``(inf, inf)``. A number
+    may be a Python, numpy or 0-d torch scalar; a sequence of one number counts for both sides
+    (as POT's ``get_parameter_pair``)."""
     if reg_m is None:
         return math.inf, math.inf
-    pair = (reg_m, reg_m) if isinstance(reg_m, int | float) else tuple(reg_m)
-    if len(pair) != 2:
-        raise ValueError(f"reg_m must be a number or a pair of numbers, got {reg_m!r}")
+    try:
+        scalar = reg_m.ndim == 0 if isinstance(reg_m, torch.Tensor) else np.ndim(reg_m) == 0
+        pair = (reg_m,) if scalar else tuple(reg_m)
+        if len(pair) == 1:
+            pair = (pair[0], pair[0])
+        if len(pair) != 2:
+            raise ValueError
+        values = [float(value) for value in pair]
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"reg_m must be a number or a pair of numbers, got {reg_m!r}") from error
     rhos = []
-    for value in pair:
-        rho = float(value)
+    for rho in values:
         if math.isnan(rho) or rho <= 0:
             raise ValueError(f"reg_m must be positive (inf keeps a marginal exact), got {reg_m!r}")
         rhos.append(rho)
