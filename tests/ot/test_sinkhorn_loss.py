@@ -17,6 +17,7 @@ from theoropt.ot import (
     SinkhornPrecisionWarning,
     sinkhorn,
     sinkhorn2,
+    sinkhorn_divergence,
 )
 
 REG = 0.1
@@ -224,6 +225,37 @@ def test_reg_m_accepts_any_scalar_and_names_itself_otherwise() -> None:
     for bad in ("half", (0.5, 0.5, 0.5), (), [[0.5, 0.5]], object()):
         with pytest.raises(ValueError, match="reg_m must be a number or a pair"):
             sinkhorn(a, b, M, REG, reg_m=bad)
+
+
+def test_hyperparameters_that_require_grad_are_errors_not_dropped_gradients() -> None:
+    """POT with the torch backend differentiates through ``reg``; here no gradient with respect
+    to ``reg`` or ``reg_m`` is computed, so a tensor asking for one is an error (it was
+    converted to a float and ``reg.grad`` stayed ``None``); plain tensors still work."""
+    a, b, M = problem()
+    x, y = torch.rand(6, 2, dtype=torch.float64), torch.rand(4, 2, dtype=torch.float64)
+    reg = torch.tensor(REG, dtype=torch.float64, requires_grad=True)
+    calls = {
+        "reg": [
+            lambda: sinkhorn(a, b, M, reg),
+            lambda: sinkhorn2(a, b, M, reg),
+            lambda: sinkhorn2(None, None, (x, y), reg, cost="sqeuclidean"),
+            lambda: sinkhorn_divergence(x, y, reg),
+        ],
+        "reg_m": [
+            lambda: sinkhorn2(a, b, M, REG, reg_m=reg),
+            lambda: sinkhorn2(a, b, M, REG, reg_m=(math.inf, reg)),
+        ],
+    }
+    for name, group in calls.items():
+        for call in group:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # torch's "converting a tensor ..." included
+                with pytest.raises(ValueError, match=f"{name} is a tensor that requires grad"):
+                    call()
+    plain = reg.detach()
+    assert sinkhorn2(a, b, M, plain, reg_m=plain).item() == pytest.approx(
+        sinkhorn2(a, b, M, REG, reg_m=REG).item()
+    )
 
 
 def test_forbidden_transports() -> None:

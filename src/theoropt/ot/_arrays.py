@@ -90,7 +90,18 @@ def to_values(tensor: torch.Tensor, numpy_out: bool) -> Any:
     return array[()] if array.ndim == 0 else array
 
 
+def reject_grad(name: str, value: Any) -> None:
+    """A hyperparameter given as a tensor that requires grad is an error: no gradient with
+    respect to it is computed, and it would otherwise be dropped silently."""
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        raise ValueError(
+            f"{name} is a tensor that requires grad, but no gradient with respect to {name} is "
+            f"computed; pass a number (e.g. {name}.item())"
+        )
+
+
 def _check_number(name: str, value: float, *, allow_zero: bool) -> float:
+    reject_grad(name, value)
     number = float(value)
     if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         kind = "non-negative" if allow_zero else "positive"

@@ -27,6 +27,7 @@ from theoropt.ot._arrays import (
     histogram,
     is_empty,
     is_numpy_input,
+    reject_grad,
     to_tensor,
 )
 
@@ -37,16 +38,20 @@ def marginal_relaxation(reg_m: float | tuple[float, float] | None) -> tuple[floa
     (as POT's ``get_parameter_pair``)."""
     if reg_m is None:
         return math.inf, math.inf
+    bad = f"reg_m must be a number or a pair of numbers, got {reg_m!r}"
+    if isinstance(reg_m, torch.Tensor | np.ndarray):
+        pair = (reg_m, reg_m) if reg_m.ndim == 0 else tuple(reg_m)
+    else:
+        pair = tuple(reg_m) if isinstance(reg_m, tuple | list) else (reg_m, reg_m)
+    pair = pair * 2 if len(pair) == 1 else pair
+    for value in pair:
+        reject_grad("reg_m", value)
     try:
-        scalar = reg_m.ndim == 0 if isinstance(reg_m, torch.Tensor) else np.ndim(reg_m) == 0
-        pair = (reg_m,) if scalar else tuple(reg_m)
-        if len(pair) == 1:
-            pair = (pair[0], pair[0])
         if len(pair) != 2:
-            raise ValueError
+            raise ValueError(bad)
         values = [float(value) for value in pair]
     except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"reg_m must be a number or a pair of numbers, got {reg_m!r}") from error
+        raise ValueError(bad) from error
     rhos = []
     for rho in values:
         if math.isnan(rho) or rho <= 0:
