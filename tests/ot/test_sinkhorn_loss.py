@@ -215,6 +215,22 @@ def test_unbalanced_plan_matches_pot(reg_m) -> None:
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-12)
 
 
+def test_unbalanced_multi_b_is_one_kl_problem_per_column() -> None:
+    """With ``reg_m`` POT's multi-b values are ``k`` single-column problems with the KL to
+    ``a b_k^T`` (POT's default ``reg_type="kl"``); POT 0.9's own multi-b path uses the kernel
+    ``exp(-M / reg)`` alone (its ``reg_type="entropy"``), so it is the reference only there."""
+    a, _, M = (t.detach().numpy() for t in problem())
+    columns = np.random.default_rng(1).random((M.shape[1], 3)) * 2
+    ours = sinkhorn2(a, columns, M, REG, reg_m=0.7, tol=1e-13)
+    single = [
+        ot.unbalanced.sinkhorn_unbalanced2(
+            a, col.copy(), M, REG, 0.7, stopThr=1e-15, numItermax=10**5
+        )
+        for col in columns.T
+    ]
+    np.testing.assert_allclose(ours, single, rtol=1e-10)
+
+
 def test_reg_m_accepts_any_scalar_and_names_itself_otherwise() -> None:
     """numpy and 0-d torch scalars (they raised "object is not iterable"), a one-entry
     sequence for both sides (POT's ``get_parameter_pair``); anything else is named."""
