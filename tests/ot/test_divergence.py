@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,28 @@ def test_batch_equals_loop() -> None:
         assert float(values[index]) == pytest.approx(float(value), rel=1e-9)
         for got, want in zip(grads, torch.autograd.grad(value, single), strict=True):
             torch.testing.assert_close(got[index], want, atol=1e-9, rtol=1e-7)
+
+
+@pytest.mark.parametrize("value", ["linear", "regularized"])
+def test_float32_clouds_far_from_the_origin_keep_their_value_and_gradients(value: str) -> None:
+    """Squared distances are translation invariant; computed in the expanded form on raw
+    float32 coordinates 100 units out they lost ``eps * 1e4 / reg`` to cancellation (the
+    divergence moved by 2 % and the solves stopped at max_iter). Reference: float64 at the
+    origin; the loss's gradients through the same clouds too."""
+    x, y, a, b = clouds(40, 30)
+    reference = sinkhorn_divergence(x, y, 0.05, a=a, b=b, value=value, tol=1e-12)
+    grads = torch.autograd.grad(reference, (x, y))
+    far = [(t.detach() + 100.0).float().requires_grad_() for t in (x, y)]
+    weights = [t.detach().float() for t in (a, b)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no SinkhornConvergenceWarning
+        moved = sinkhorn_divergence(*far, 0.05, *weights, value=value)
+        loss = sinkhorn2(*weights, tuple(far), 0.05, cost="sqeuclidean", value=value)
+    assert moved.item() == pytest.approx(reference.item(), rel=1e-4)
+    expected = sinkhorn2(a, b, (x, y), 0.05, cost="sqeuclidean", value=value, tol=1e-12)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
+    for got, want in zip(torch.autograd.grad(moved, far), grads, strict=True):
+        torch.testing.assert_close(got.double(), want, atol=2e-4 * float(want.abs().max()), rtol=0)
 
 
 def test_bad_input() -> None:

@@ -52,9 +52,19 @@ from theoropt.ot._scaling import ScalingResult
 from theoropt.ot._unroll import log_domain_sinkhorn, symmetric_log_domain_sinkhorn
 
 
+def centred(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x - c``, ``y - c`` with ``c`` the (detached) mean of both clouds, per problem of a
+    batch. Squared distances do not change, but the expanded form ``||x||^2 + ||y||^2 - 2 <x, y>``
+    loses about ``eps * max ||x||^2`` to cancellation (without centring, float32 clouds 100 units
+    from the origin moved the divergence by 2 %). Gradients pass through unchanged."""
+    centre = torch.cat([x.detach(), y.detach()], dim=-2).mean(-2, keepdim=True)
+    return x - centre, y - centre
+
+
 def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``||x_i - y_j||^2`` for all pairs (expanded form, clamped at 0 against rounding);
-    batched over leading axes."""
+    batched over leading axes. The metrics and toy problems call it in float64; centre float32
+    clouds far from the origin first (:func:`centred`)."""
     sq = (x * x).sum(-1)[..., :, None] + (y * y).sum(-1)[..., None, :] - 2.0 * (x @ y.mT)
     return sq.clamp_(min=0.0)
 
@@ -102,6 +112,9 @@ class PointKernel:
     beta: torch.Tensor
     reg: float
     batch_size: int
+
+    def __post_init__(self) -> None:
+        self.x, self.y = centred(self.x, self.y)  # every output is translation invariant
 
     def block(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(P[:, start:stop], C[:, start:stop])``: two block-sized tensors, no other
@@ -305,7 +318,7 @@ def solve_points(
     by the averaged symmetric update."""
     max_iter = check_positive_int("max_iter", max_iter)
     batch_size = check_positive_int("batch_size", batch_size)
-    x, y = problem.x.detach(), problem.y.detach()
+    x, y = centred(problem.x.detach(), problem.y.detach())
     a, b = problem.a.detach(), problem.b.detach()
     mass = float(a.sum(-1).max())
     gap = float((a.sum(-1) - b.sum(-1)).abs().max()) if problem.balanced else 0.0
