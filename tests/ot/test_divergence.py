@@ -145,6 +145,19 @@ def test_float32_clouds_far_from_the_origin_keep_their_value_and_gradients(value
         torch.testing.assert_close(got.double(), want, atol=2e-4 * float(want.abs().max()), rtol=0)
 
 
+def test_an_unconverged_float32_cloud_solve_advises_float64_points() -> None:
+    """The expanded squared distance's float32 rounding can stall a point-cloud solve above
+    ``tol`` (docs/ot.md): its warning says so; a float64 solve's does not."""
+    x, y, a, b = (t.detach() for t in clouds())
+    for dtype, advises_float64 in ((torch.float32, True), (torch.float64, False)):
+        points = tuple(t.to(dtype) for t in (x, y))
+        with pytest.warns(UserWarning, match="raise max_iter") as caught:
+            sinkhorn2(
+                a.to(dtype), b.to(dtype), points, 0.01, cost="sqeuclidean", max_iter=3, warn=True
+            )
+        assert any("float64 points" in str(w.message) for w in caught) is advises_float64
+
+
 def test_bad_input() -> None:
     x, y, _, _ = clouds()
     with pytest.raises(ValueError, match="sqeuclidean"):

@@ -360,9 +360,10 @@ def solve_points(
         stage_tol=max(tol, 1e-3 * mass),
         tol=tol,
     )
-    warn_not_converged(
-        warn, "sinkhorn (point clouds)", result.err, tol, n_iter, "raise max_iter or reg"
-    )
+    advice = "raise max_iter or reg"
+    if x.dtype != torch.float64:  # the expanded squared distance's rounding (docs/ot.md)
+        advice += f", or pass float64 points ({x.dtype} rounding of the distances may stall it)"
+    warn_not_converged(warn, "sinkhorn (point clouds)", result.err, tol, n_iter, advice)
     return result, n_iter, tol
 
 
