@@ -14,8 +14,10 @@ floor (fused AdamW moves 7)::
 
 The scalars travel as one tensor (float64 for float64 parameters, float32 otherwise), so a new
 learning rate or temperature does not recompile. A kernel is compiled per group layout (number,
-shapes and dtypes of the tensors), phase (sign or soft map), Nesterov and momentum or not:
-typically two per optimizer. A new momentum buffer is set to ``(dampening / beta) s g`` so that
+shapes and dtypes of the tensors), phase (sign or soft map), Nesterov, momentum and weight decay
+or not (without weight decay, ``(1 - lr wd) = 1``, the kernel leaves out the multiplication:
+one of the few multiplies per entry that bound the soft map's kernel on a CPU): typically two
+per optimizer. A new momentum buffer is set to ``(dampening / beta) s g`` so that
 the kernel's first update gives ``m = s g`` (exactly when ``dampening = 0``), as the per-tensor
 path's copy of the first gradient.
 
@@ -96,8 +98,10 @@ def _sign_descent(
     scalars: Tensor,
     nesterov: bool,
     soft_map: SoftMap | None,
+    decayed: bool,
 ) -> None:
-    """The fused update (module docstring); ``scalars``: decay, lr, beta, c, s, tau."""
+    """The fused update (module docstring); ``scalars``: decay, lr, beta, c, s, tau;
+    ``decayed``: whether ``decay`` differs from 1."""
     decay, lr, beta, c, s, tau = scalars.unbind()
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
         if buffers:
@@ -107,7 +111,7 @@ def _sign_descent(
         else:
             d = g * s
         u = torch.sign(d) if soft_map is None else soft_map.elementwise(d * tau)
-        p.copy_(p * decay - (u + (d - d)) * lr)
+        p.copy_((p * decay if decayed else p) - (u + (d - d)) * lr)
 
 
 _COMPILE_OPTIONS = {"cpp.enable_floating_point_contract_flag": "fast", "size_asserts": False}
@@ -171,5 +175,11 @@ def sign_descent_(
     scalars = torch.tensor(values, dtype=dtype).to(params[0].device)
     with _more_recompiles():
         _compiled_sign_descent(
-            params, grads, buffers, scalars, nesterov, None if sign_phase else soft_map
+            params,
+            grads,
+            buffers,
+            scalars,
+            nesterov,
+            None if sign_phase else soft_map,
+            decay != 1.0,
         )
