@@ -306,6 +306,15 @@ def test_invalid_hyperparameters_are_named(kwargs, message):
         SoftMuon(tiny_model().parameters(), **settings)
 
 
+def test_only_lr_is_positional():
+    """torch.optim.Muon's positional order (params, lr, weight_decay, momentum) is not ours:
+    a second positional setting must fail, not silently become our momentum."""
+    for optimizer, settings in ((Muon, {}), (SoftMuon, dict(total_steps=10))):
+        with pytest.raises(TypeError, match="positional"):
+            optimizer(tiny_model().parameters(), 0.02, 0.1, **settings)
+        assert optimizer(tiny_model().parameters(), 0.03, **settings).defaults["lr"] == 0.03
+
+
 def test_vectors_in_a_muon_group_and_sparse_gradients_are_rejected():
     with pytest.raises(ValueError, match="use_muon=False"):
         Muon([{"params": [torch.zeros(3, requires_grad=True)], "use_muon": True}])
