@@ -72,7 +72,7 @@ def use_fused(
 ) -> bool:
     """Resolve ``fused`` for a group's parameters (``None``: see the module docstring)."""
     if setting and foreach:
-        raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
+        raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
     if setting is False or (setting is None and foreach is not None) or not params:
         return False
     if setting is None and torch.compiler.is_compiling():

@@ -233,7 +233,7 @@ class _PolarDescent(TemperatureScheduled):
         check_optional_bool("foreach", group["foreach"])
         check_optional_bool("fused", group["fused"])
         if group["foreach"] and group["fused"]:
-            raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
+            raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
         group.setdefault("step", 0)
         _canonicalise(group)
         if use_muon is False:

@@ -103,7 +103,7 @@ class _SignDescent(TemperatureScheduled):
         check_optional_bool("foreach", group["foreach"])
         check_optional_bool("fused", group["fused"])
         if group["foreach"] and group["fused"]:
-            raise RuntimeError(f"{name}: `foreach` and `fused` cannot be `True` together")
+            raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
         if group["fused"] and (group["normalized"] or group["sign_norm"]):
             raise RuntimeError(
                 f"{name}: fused=True takes the step lr; normalized / sign_norm need the "
