@@ -109,9 +109,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     ),
 }
 """Per mode; ``fractions`` are the ``sign_fraction`` values run besides 0.9. ``full`` is the GPU
-mode: a 25 M-parameter model on the Python-source corpus in bfloat16 autocast, 27,400 steps of
-8,192 tokens in all, sized (estimated from FLOP counts, not measured) for 7–9 min on one
-H100-class GPU; on a CPU it would take days. The CPU modes' times are in docs/optim.md."""
+mode: a 25 M-parameter model on the Python-source corpus in bfloat16 autocast, 32,200 steps of
+8,192 tokens in all (the normalized methods sweep on the final budget), sized (estimated from
+FLOP counts, not measured) for 5.5–10 min on one H100-class GPU; on a CPU it would take
+days. The CPU modes' times are in docs/optim.md."""
 
 MAIN_FRACTION = 0.9
 NEGLIGIBLE = 0.01
