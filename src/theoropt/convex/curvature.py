@@ -1,6 +1,6 @@
 """Local curvature estimates from two first-order evaluations, with the float-cancellation guard.
 
-Notation of DESIGN.md §3 and Borodich & Kovalev (2026): the Bregman divergence
+Notation of docs/convex.md and Borodich & Kovalev (2026): the Bregman divergence
 ``B_f(x; z) = f(x) - f(z) - <∇f(z), x - z>`` and the local inverse curvature
 ``Λ(x; z) = 2 B_f(x; z) / ||∇f(x) - ∇f(z)||²``. For an L-smooth convex f, ``Λ >= 1/L``.
 """

@@ -1,6 +1,6 @@
 """Entropic optimal transport: log-stabilised Sinkhorn and Sinkhorn–Newton–Sparse, the entropic
 loss ``sinkhorn2`` and the Sinkhorn divergence (differentiable, lazy for point clouds), and
-EBiEOT / LightSB conditional models (DESIGN.md section 4)."""
+EBiEOT / LightSB conditional models (docs/ot.md)."""
 
 from theoropt.ot._arrays import SinkhornConvergenceWarning
 from theoropt.ot._conventions import SinkhornPrecisionWarning

@@ -2,7 +2,7 @@
 
 Potential ``f(y) = eps log sum_n w_n N(y | a_n, eps A_n)`` (``A_n`` diagonal); cost
 ``c(x, y) = -eps log sum_m v_m(x) exp(<b_m(x), y> / eps)`` with ``v(x)`` on the simplex. Then
-(DESIGN.md section 4; Persiianov et al., ICML 2026, the EBiEOT-GMM parameterisation)::
+(docs/ot.md; Persiianov et al., ICML 2026, the EBiEOT-GMM parameterisation)::
 
     logZ_nm(x) = log v_m(x) + log w_n + (b_m^T A_n b_m + 2 a_n^T b_m) / (2 eps)
     f^c(x)     = -eps LSE_nm logZ_nm(x)
@@ -62,7 +62,7 @@ class GaussianMixturePotential(nn.Module):
 
 class FlooredPotential(GaussianMixturePotential):
     """``A_n = min_variance / eps + exp(raw_scale)``: the variance floor of our block scheme
-    (without it the mixture collapses onto the training points; DESIGN.md section 4)."""
+    (without it the mixture collapses onto the training points; docs/ot.md)."""
 
     def __init__(
         self, centers: torch.Tensor, eps: float, min_variance: float, init_variance: float

@@ -2,7 +2,7 @@
 Transport Solves Semi-supervised Learning via Data Likelihood Maximization") with the Gaussian
 mixture parameterisation, and LightSB (Korotin, Gushchin, Burnaev; ICLR 2024) as its special case.
 
-Model (:mod:`theoropt.ot._ebieot_model`, DESIGN.md section 4): potential ``f(y) = eps log sum_n
+Model (:mod:`theoropt.ot._ebieot_model`, docs/ot.md): potential ``f(y) = eps log sum_n
 w_n N(y | a_n, eps A_n)``, cost ``c(x, y) = -eps log sum_m v_m(x) exp(<b_m(x), y> / eps)``; the
 conditional ``pi(y|x) ∝ exp((f(y) - c(x, y)) / eps)`` is a Gaussian mixture in closed form, so
 sampling and ``log_prob`` are exact. How the model is parameterised and trained is the
@@ -125,7 +125,7 @@ class EBiEOT(BaseEstimator):
         scheme: ``"paper"``, ``"paper-alternating"`` or ``"block"`` (module docstring).
         hidden: width of the cost network (block only; the authors' heads are linear).
         min_variance: floor on every conditional variance ``eps * A_n`` (in data units; block
-            only): without it the mixture collapses onto the training points (DESIGN.md).
+            only): without it the mixture collapses onto the training points (docs/ot.md).
         init_variance: starting conditional variance ``eps * A_n``.
         steps, batch_size: training iterations (block: alternating steps after the warm-up)
             and their batch size.

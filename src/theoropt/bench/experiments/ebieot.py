@@ -1,7 +1,7 @@
 """Experiment ``ebieot``: does unpaired data help EBiEOT learn ``pi(y|x)`` from few pairs, and
 how fast are our entropic OT solvers against POT?
 
-Four stages (DESIGN.md section 4, issues 5 and 11):
+Four stages (docs/ot.md, issues 5 and 11):
 
 * ``rotation`` and ``swissroll`` — Gaussian -> Swiss roll with a known entropic-OT coupling,
   for the EBiEOT authors' rotation cost (their benchmark) and for the quadratic cost (LightSB's
