@@ -46,7 +46,8 @@ SHARED_OPTIONS_MODELS = ("ebieot", "gmm_paired")
 SOLVERS = ("log", "sns", "pot")
 SWISS_STAGES = ("rotation", "swissroll")
 # Swiss rolls: "pairs" for every method; the authors' scheme (25,001 steps a fit) runs at
-# "paper_pairs" only in default mode, to keep its CPU time near an hour (docs/ot.md).
+# "paper_pairs" only in default mode, to bound its CPU time (about 90 of the default mode's
+# 2-2.5 hours; docs/ot.md).
 SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
         "pairs": {"rotation": [128], "swissroll": [64]},
