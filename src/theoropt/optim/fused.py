@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from theoropt.optim.hyperparameters import check_fused_foreach
 from theoropt.optim.soft_maps import SoftMap
 
 FUSED_MIN_NUMEL = 2**20
@@ -71,8 +72,7 @@ def use_fused(
     setting: bool | None, foreach: bool | None, params: Sequence[Tensor], name: str
 ) -> bool:
     """Resolve ``fused`` for a group's parameters (``None``: see the module docstring)."""
-    if setting and foreach:
-        raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
+    check_fused_foreach(setting, foreach, name)
     if setting is False or (setting is None and foreach is not None) or not params:
         return False
     if setting is None and torch.compiler.is_compiling():

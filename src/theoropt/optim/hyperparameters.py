@@ -77,6 +77,14 @@ def check_schedule(total_steps: Any, sign_fraction: Any, eps: Any, tmax: Any) ->
     check_range("tmax", tmax, 1.0)
 
 
+def check_fused_foreach(fused: bool | None, foreach: bool | None, optimizer: str) -> None:
+    """``fused`` and ``foreach`` are each ``None`` or a bool, not both ``True`` (torch's error)."""
+    check_optional_bool("foreach", foreach)
+    check_optional_bool("fused", fused)
+    if fused and foreach:
+        raise RuntimeError(f"{optimizer}: `fused` and `foreach` cannot be `True` together.")
+
+
 def check_params(params: Iterable[Tensor], optimizer: str) -> None:
     """Real floating-point dense parameters only."""
     for p in params:

@@ -59,10 +59,10 @@ from theoropt.optim import multi_tensor as mt
 from theoropt.optim.hyperparameters import (
     as_float,
     check_bool,
+    check_fused_foreach,
     check_grad,
     check_int,
     check_lr,
-    check_optional_bool,
     check_params,
     check_range,
     check_schedule,
@@ -230,10 +230,7 @@ class _PolarDescent(TemperatureScheduled):
         check_lr(group["lr"])
         check_range("weight_decay", group["weight_decay"], 0.0)
         check_bool("maximize", group["maximize"])
-        check_optional_bool("foreach", group["foreach"])
-        check_optional_bool("fused", group["fused"])
-        if group["foreach"] and group["fused"]:
-            raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
+        check_fused_foreach(group["fused"], group["foreach"], name)
         group.setdefault("step", 0)
         _canonicalise(group)
         if use_muon is False:

@@ -33,10 +33,10 @@ from theoropt.optim import multi_tensor as mt
 from theoropt.optim.hyperparameters import (
     as_float,
     check_bool,
+    check_fused_foreach,
     check_grad,
     check_lr,
     check_momentum,
-    check_optional_bool,
     check_params,
     check_range,
     check_schedule,
@@ -100,10 +100,7 @@ class _SignDescent(TemperatureScheduled):
             check_bool(flag, group[flag])
         step_size_rule(group["normalized"], group["sign_norm"])
         check_bool("maximize", group["maximize"])
-        check_optional_bool("foreach", group["foreach"])
-        check_optional_bool("fused", group["fused"])
-        if group["foreach"] and group["fused"]:
-            raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
+        check_fused_foreach(group["fused"], group["foreach"], name)
         if group["fused"] and (group["normalized"] or group["sign_norm"]):
             raise RuntimeError(
                 f"{name}: fused=True takes the step lr; normalized / sign_norm need the "
