@@ -306,6 +306,16 @@ def test_invalid_hyperparameters_are_named(kwargs, message):
         SoftMuon(tiny_model().parameters(), **settings)
 
 
+def test_constructor_only_adamw_settings_in_a_group_are_errors():
+    """``adamw_lr`` / ``adamw_weight_decay`` set the default of use_muon=False groups; in a
+    group they would be ignored (the group's own lr applies), so they are refused."""
+    model = tiny_model()
+    for key in ("adamw_lr", "adamw_weight_decay"):
+        groups = [{"params": list(model.parameters()), "use_muon": False, key: 1e-3}]
+        with pytest.raises(ValueError, match=f"{key} is a constructor setting"):
+            Muon(groups)
+
+
 def test_only_lr_is_positional():
     """torch.optim.Muon's positional order (params, lr, weight_decay, momentum) is not ours:
     a second positional setting must fail, not silently become our momentum."""

@@ -218,6 +218,12 @@ class _PolarDescent(TemperatureScheduled):
         use_muon = param_group.get("use_muon")
         if use_muon is not None and not isinstance(use_muon, bool):
             raise ValueError(f"use_muon must be True, False or absent, got {use_muon!r}")
+        for key in ("adamw_lr", "adamw_weight_decay"):
+            if key in param_group:  # constructor-only: a group's would be silently ignored
+                raise ValueError(
+                    f"{key} is a constructor setting (the default of use_muon=False groups); "
+                    f"in a group, set {key.removeprefix('adamw_')} in a use_muon=False group"
+                )
         if use_muon is False:
             for key, value in self._adamw_defaults.items():
                 param_group.setdefault(key, value)
