@@ -12,11 +12,11 @@ import logging
 import signal
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from theoropt import __version__
 from theoropt.errors import ExperimentError, TheoroptError
@@ -271,6 +271,31 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+class _DeferredInterrupt:
+    """An unraisable-exception hook that holds back a Ctrl-C Python could only ignore.
+
+    A ``KeyboardInterrupt`` that lands in a callback (the import system's module-lock cleanup,
+    while ``main`` imports the experiments) cannot propagate: CPython prints "Exception ignored
+    in" with a traceback and runs on. This hook records it instead, and :meth:`raise_pending`
+    raises it where ``main`` can report it. Other exceptions go to ``previous``.
+    """
+
+    def __init__(self, previous: Callable[[Any], object]) -> None:
+        self.previous = previous
+        self.pending = False
+
+    def __call__(self, unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self.pending = True
+        else:
+            self.previous(unraisable)
+
+    def raise_pending(self) -> None:
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
 def _interrupted_message(args: argparse.Namespace) -> str:
     if args.command == "run":
         return (
@@ -285,6 +310,8 @@ def main(
 ) -> int:
     """Entry point; ``experiments`` overrides the registry (used by tests)."""
     args = None
+    deferred_interrupt = _DeferredInterrupt(sys.unraisablehook)
+    sys.unraisablehook = deferred_interrupt
     try:
         arguments = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(arguments)
@@ -298,6 +325,7 @@ def main(
             from theoropt.bench.registry import all_experiments
 
             experiments = all_experiments()
+        deferred_interrupt.raise_pending()  # a Ctrl-C that hit a callback while importing
         if args.command == "list":
             return _command_list(experiments)
         if args.command == "run":
@@ -310,6 +338,8 @@ def main(
         message = "interrupted" if args is None else _interrupted_message(args)
         print(f"\ntheoropt: {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        sys.unraisablehook = deferred_interrupt.previous
 
 
 if __name__ == "__main__":
