@@ -46,18 +46,15 @@ def marginal_relaxation(reg_m: float | tuple[float, float] | None) -> tuple[floa
     pair = pair * 2 if len(pair) == 1 else pair
     for value in pair:
         reject_grad("reg_m", value)
+    if len(pair) != 2:
+        raise ValueError(bad)
     try:
-        if len(pair) != 2:
-            raise ValueError(bad)
-        values = [float(value) for value in pair]
+        rho_a, rho_b = (float(value) for value in pair)
     except (TypeError, ValueError, RuntimeError) as error:
         raise ValueError(bad) from error
-    rhos = []
-    for rho in values:
-        if math.isnan(rho) or rho <= 0:
-            raise ValueError(f"reg_m must be positive (inf keeps a marginal exact), got {reg_m!r}")
-        rhos.append(rho)
-    return rhos[0], rhos[1]
+    if any(math.isnan(rho) or rho <= 0 for rho in (rho_a, rho_b)):
+        raise ValueError(f"reg_m must be positive (inf keeps a marginal exact), got {reg_m!r}")
+    return rho_a, rho_b
 
 
 def scaling_exponents(reg: float, reg_m: tuple[float, float]) -> tuple[float, float]:
