@@ -15,6 +15,10 @@ timed in the same process, interleaved with it, at each thread count asked for:
 * with ``--ddp``: the Muon step of 2 gloo processes (1 thread each) sharing the matrices
   (``distributed_mesh``) against the single-process step at 1 thread (target <= 0.75x).
 
+A ratio is of the best times over interleaved rounds; beside it, where the rounds are paired
+(one process, the same rounds), the 10th-90th percentile of the ratio within a round: the run's
+noise, against which a ratio near its target is read.
+
     python -m benchmarks.optim_step_time [--sets small,large] [--threads 1,2] [--ddp]
                                          [--clock wall|cpu] [--json F] [--markdown F]
                                          [--out DIR] [--quick]
@@ -26,6 +30,7 @@ import argparse
 import json
 import math
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,18 +74,19 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 one thread on a shared machine, where waiting for a core would count as wall time."""
 
 
-def time_interleaved(
+def time_rounds(
     steps: dict[str, Callable[[], object]],
     device: torch.device,
     reps: int,
     clock: Callable[[], float] = time.perf_counter,
-) -> dict[str, float]:
-    """Best time (ms) of each callable, timed in interleaved rounds after one warm-up call.
+) -> dict[str, list[float]]:
+    """Times (ms) of each callable in ``reps`` interleaved rounds after one warm-up round.
 
-    Interleaving exposes every method to the same machine load; the best of ``reps`` rounds is
-    the time least disturbed by other processes.
+    Interleaving exposes every method to the same machine load: the times of one round are
+    paired (:func:`paired_ratio_range`), and the best of a method's rounds is the time least
+    disturbed by other processes (:func:`time_interleaved`).
     """
-    best = dict.fromkeys(steps, math.inf)
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for round_ in range(reps + 1):
         for name, step in steps.items():
             _synchronize(device)
@@ -88,8 +94,26 @@ def time_interleaved(
             step()
             _synchronize(device)
             if round_:  # round 0 is the warm-up
-                best[name] = min(best[name], 1e3 * (clock() - start))
-    return best
+                times[name].append(1e3 * (clock() - start))
+    return times
+
+
+def time_interleaved(
+    steps: dict[str, Callable[[], object]],
+    device: torch.device,
+    reps: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, float]:
+    """Best time (ms) of each callable over ``reps`` interleaved rounds (:func:`time_rounds`)."""
+    return {name: min(t) for name, t in time_rounds(steps, device, reps, clock).items()}
+
+
+def paired_ratio_range(times: list[float], reference: list[float]) -> tuple[float, float]:
+    """10th and 90th percentiles over the rounds of ``time / reference time in the same round``:
+    how far the run-to-run noise of this machine moves the ratio of the best times."""
+    ratios = [t / r for t, r in zip(times, reference, strict=True)]
+    deciles = statistics.quantiles(ratios, n=10, method="inclusive")
+    return deciles[0], deciles[-1]
 
 
 def _synchronize(device: torch.device) -> None:
@@ -133,13 +157,25 @@ def soft_at(optimizer_cls, params, position: int, **settings) -> Callable[[], No
     return step
 
 
-def row(label, ms, reference, ref_ms, target=None, state=math.nan, floor=math.nan, note=""):
+def row(
+    label,
+    ms,
+    reference,
+    ref_ms,
+    target=None,
+    state=math.nan,
+    floor=math.nan,
+    note="",
+    spread=None,
+):
+    """A table row; ``spread``: :func:`paired_ratio_range` where the rounds were paired."""
     ratio = ms / ref_ms
     return dict(
         method=label,
         ms=ms,
         reference=reference,
         ratio=ratio,
+        paired_p10_p90=spread,
         target=target,
         met=(ratio <= target) if target else None,
         floor_ms=floor,
@@ -178,11 +214,15 @@ def bench_elementwise(
         step()
     setup_s = clock() - compile_started
     # Elementwise steps take milliseconds: many more rounds make their best time stable.
-    times = time_interleaved(steps, device, 8 * reps, clock)
+    rounds = time_rounds(steps, device, 8 * reps, clock)
+    times = {label: min(t) for label, t in rounds.items()}
     bandwidth = memory_bandwidth(device, count, 8 * reps, clock)
     reference = times["torch AdamW (fused)"]
     rows = []
     for label, ms in times.items():
+        spread = None
+        if label != "torch AdamW (fused)":
+            spread = paired_ratio_range(rounds[label], rounds["torch AdamW (fused)"])
         words = WORDS["AdamW"] if label.startswith("torch") else WORDS["sign"]
         floor = 1e3 * words * 4 * count / bandwidth
         target = 1.0 if "default" in label else None
@@ -192,7 +232,7 @@ def bench_elementwise(
         elif label.startswith("SoftSignum (default: fused"):
             note = f"set-up incl. compiling: {setup_s:.0f} s"
         state = state_bytes_per_param(optimizers[label], params)
-        rows.append(row(label, ms, "AdamW fused", reference, target, state, floor, note))
+        rows.append(row(label, ms, "AdamW fused", reference, target, state, floor, note, spread))
     rows.append(
         row(
             "a += b (bandwidth)",
@@ -242,7 +282,8 @@ def bench_matrices(
             )
     for name in PRECISIONS:
         ours[f"Muon exact, ns_dtype={name}"] = Muon(matrices, variant="exact", ns_dtype=name).step
-    times = time_interleaved(ours, device, reps, clock)
+    rounds = time_rounds(ours, device, reps, clock)
+    times = {label: min(t) for label, t in rounds.items()}
     rows = []
     for variant in VARIANTS:
         reference, ref_ms = f"Muon {variant}", times[f"Muon {variant}"]
@@ -251,10 +292,24 @@ def bench_matrices(
         for position, target in (("mid-transition", 1.25), ("first transition step", None)):
             label = f"SoftMuon {variant} ({position})"
             tau = ours[label].optimizer.temperatures()[0]
-            rows.append(row(label, times[label], reference, ref_ms, target, note=f"tau={tau:.3g}"))
+            spread = paired_ratio_range(rounds[label], rounds[reference])
+            rows.append(
+                row(
+                    label,
+                    times[label],
+                    reference,
+                    ref_ms,
+                    target,
+                    note=f"tau={tau:.3g}",
+                    spread=spread,
+                )
+            )
     for name in PRECISIONS:
         label, note = f"Muon exact, ns_dtype={name}", _dtype_note(device, DTYPES[name])
-        rows.append(row(label, times[label], "Muon exact", times["Muon exact"], note=note))
+        spread = paired_ratio_range(rounds[label], rounds["Muon exact"])
+        rows.append(
+            row(label, times[label], "Muon exact", times["Muon exact"], note=note, spread=spread)
+        )
     if torch_muon_reps > 0:
         peer = torch.optim.Muon(matrices, lr=0.02)
         steps = {"torch": peer.step} | {v: ours[f"Muon {v}"] for v in VARIANTS}
@@ -330,7 +385,8 @@ def bench_ddp(config: GPTConfig, reps: int, clock_name: str) -> list[dict]:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    headers = ["set", "threads", "method", "ms/step", "ratio", "vs", "target", "met", "floor ms"]
+    headers = ["set", "threads", "method", "ms/step", "ratio", "paired p10-p90", "vs", "target"]
+    headers += ["met", "floor ms"]
     headers += ["state B/param", "note"]
     table = [
         [
@@ -339,6 +395,7 @@ def to_markdown(rows: list[dict]) -> str:
             r["method"],
             f"{r['ms']:.2f}",
             f"{r['ratio']:.3f}",
+            "" if r["paired_p10_p90"] is None else "{:.2f}-{:.2f}".format(*r["paired_p10_p90"]),
             r["reference"],
             f"<= {r['target']}" if r["target"] else "",
             {True: "yes", False: "NO", None: ""}[r["met"]],
