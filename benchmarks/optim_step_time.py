@@ -108,10 +108,13 @@ def time_interleaved(
     return {name: min(t) for name, t in time_rounds(steps, device, reps, clock).items()}
 
 
-def paired_ratio_range(times: list[float], reference: list[float]) -> tuple[float, float]:
+def paired_ratio_range(times: list[float], reference: list[float]) -> tuple[float, float] | None:
     """10th and 90th percentiles over the rounds of ``time / reference time in the same round``:
-    how far the run-to-run noise of this machine moves the ratio of the best times."""
+    how far the run-to-run noise of this machine moves the ratio of the best times (``None``
+    from a single round)."""
     ratios = [t / r for t, r in zip(times, reference, strict=True)]
+    if len(ratios) < 2:
+        return None
     deciles = statistics.quantiles(ratios, n=10, method="inclusive")
     return deciles[0], deciles[-1]
 
