@@ -12,19 +12,46 @@
 * :func:`soft_polar_newton_schulz`: the soft polar as the Softsign authors compute it, a fixed
   number of coupled Newton–Schulz steps (by default in bfloat16) with no tolerance: softer than
   :func:`soft_polar` in the small singular directions.
+
+Each computes in the dtype it is given (or its input's), with autocast switched off on the
+input's device: inside a user's ``torch.autocast`` region too.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
 
 from theoropt.optim.precision import auto_matmul_dtype
 from theoropt.optim.soft_maps import SoftMap
+
+_Result = TypeVar("_Result")
+
+
+def _outside_autocast(function: Callable[..., _Result]) -> Callable[..., _Result]:
+    """``function(G, ...)`` with autocast switched off on ``G``'s device.
+
+    Each matrix function computes in the dtype it is given (or ``G``'s); inside a user's
+    ``torch.autocast`` region its matrix products would otherwise run in the autocast dtype
+    (measured on the CPU: a relative change of 1e-3 to 1e-2 and, without native bfloat16,
+    10-250 times the time).
+    """
+
+    @functools.wraps(function)
+    def outside_autocast(G: Tensor, *args: Any, **kwargs: Any) -> _Result:
+        device_type = G.device.type
+        if not torch.amp.is_autocast_available(device_type):
+            return function(G, *args, **kwargs)
+        with torch.autocast(device_type, enabled=False):
+            return function(G, *args, **kwargs)
+
+    return outside_autocast
+
 
 QUINTIC_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 """``(a, b, c)`` of ``X <- a X + (b A + c A^2) X``, ``A = X X^T`` (Muon's tuned quintic)."""
@@ -151,6 +178,7 @@ def arithmetic(dtype: torch.dtype, device: torch.device) -> Arithmetic:
     return Arithmetic(dtype, _unchanged)
 
 
+@_outside_autocast
 def newton_schulz_polar(
     G: Tensor,
     steps: int = 5,
@@ -194,6 +222,7 @@ class InverseSqrtResult(NamedTuple):
     residual: float
 
 
+@_outside_autocast
 def inverse_sqrt_newton_schulz(
     A: Tensor, *, tol: float | None = None, max_iter: int = 100
 ) -> InverseSqrtResult:
@@ -256,6 +285,7 @@ def _inverse_square_temperature(
     return tau.reciprocal().square()
 
 
+@_outside_autocast
 def soft_polar(
     G: Tensor,
     tau: float | Tensor,
@@ -296,6 +326,7 @@ def soft_polar(
     return (Z @ X if wide else X @ Z).to(G.dtype)
 
 
+@_outside_autocast
 def soft_polar_newton_schulz(
     G: Tensor, tau: float | Tensor, steps: int = 5, *, dtype: torch.dtype | None = torch.bfloat16
 ) -> Tensor:
@@ -336,6 +367,7 @@ def soft_polar_newton_schulz(
     return (out.mT if transposed else out).to(G.dtype)
 
 
+@_outside_autocast
 def spectral_soft_map(G: Tensor, tau: float, soft_map: SoftMap) -> Tensor:
     """``U diag(phi(tau s)) V^T`` of ``G = U diag(s) V^T`` for any soft map, by an exact SVD.
 
