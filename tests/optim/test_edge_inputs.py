@@ -55,3 +55,60 @@ def test_a_step_inside_autocast_is_the_step_outside(name, settings, autocast_dty
         runs.append(params)
     for a, b in zip(*runs, strict=True):
         assert torch.equal(a, b)
+
+
+def strided_adamw_run(name, fused, steps=3):
+    """A Muon run whose AdamW part holds a column of a matrix (strided, its gradient
+    contiguous) and a transposed matrix with a contiguous gradient; returns the parameters and
+    the column's base tensor."""
+    torch.manual_seed(0)
+    base = torch.randn(10, 2)
+    column = Parameter(base[:, 0])
+    transposed = Parameter(torch.randn(4, 3).t())
+    matrix = Parameter(torch.randn(6, 5))
+    params = [matrix, column, transposed]
+    groups = [{"params": [matrix, column]}, {"params": [transposed], "use_muon": False}]
+    optimizer = build(name, groups, fused=fused, foreach=None if fused is not False else False)
+    for step_grads in gradient_stream([p.shape for p in params], steps):
+        for p, g in zip(params, step_grads, strict=True):
+            p.grad = g  # contiguous
+        optimizer.step()
+    return params, base
+
+
+@pytest.mark.parametrize("name", ["Muon", "SoftMuon"])
+def test_the_adamw_part_of_strided_parameters_follows_the_per_tensor_loop(name):
+    """torch's fused AdamW kernel on the CPU walks each tensor's memory as if it were
+    contiguous: the default path (``fused=None``, torch's kernel where it exists) wrote a
+    strided column's updates into the neighbouring column of its matrix and read gradients whose
+    strides differ from their parameter's in the wrong order. Such parameters now take the
+    multi-tensor path: the run equals the per-tensor loop and the neighbour is untouched."""
+    default, default_base = strided_adamw_run(name, None)
+    loop, _ = strided_adamw_run(name, False)
+    for a, b in zip(default, loop, strict=True):
+        torch.testing.assert_close(a, b)
+    torch.manual_seed(0)
+    assert torch.equal(default_base[:, 1], torch.randn(10, 2)[:, 1])
+
+
+@pytest.mark.parametrize("name", ["Muon", "SoftMuon"])
+def test_fused_adamw_on_a_layout_it_cannot_read_is_an_error(name):
+    """``fused=True`` with such a parameter is an error naming the layout (torch's CUDA kernel
+    raises too), before any parameter moves; a transposed parameter whose gradient has its
+    strides (what autograd produces) is read right and steps."""
+    matrix, column = Parameter(torch.randn(6, 5)), Parameter(torch.randn(10, 2)[:, 0])
+    before = [matrix.detach().clone(), column.detach().clone()]
+    optimizer = build(name, [matrix, column], fused=True)
+    matrix.grad, column.grad = torch.randn(6, 5), torch.randn(10)
+    with pytest.raises(RuntimeError, match=r"shape \(10,\) with strides \(2,\)"):
+        optimizer.step()
+    assert torch.equal(matrix, before[0]) and torch.equal(column, before[1])
+    transposed = Parameter(torch.randn(4, 3).t())
+    reference = Parameter(transposed.detach().clone())
+    runs = []
+    for p, fused in ((transposed, True), (reference, False)):
+        optimizer = build(name, [{"params": [p], "use_muon": False}], fused=fused)
+        p.grad = torch.arange(12.0).reshape(3, 4).t().contiguous().t()  # p's strides
+        optimizer.step()
+        runs.append(p.detach())
+    torch.testing.assert_close(runs[0], runs[1])

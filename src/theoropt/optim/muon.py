@@ -103,6 +103,37 @@ def _has_fused_adamw(p: Tensor) -> bool:
     )
 
 
+def _layout(t: Tensor) -> tuple[tuple[int, int], ...]:
+    """``(size, stride)`` of each dim of ``t`` with more than one entry: the order in which its
+    memory holds its entries."""
+    return tuple(
+        (size, stride) for size, stride in zip(t.shape, t.stride(), strict=True) if size > 1
+    )
+
+
+def _is_dense(t: Tensor) -> bool:
+    """Whether the entries of ``t`` fill a block of memory without gaps or overlaps."""
+    expected = 1
+    for size, stride in sorted(_layout(t), key=lambda dim: dim[1]):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _fused_adamw_reads(p: Tensor, state: dict[str, Any]) -> bool:
+    """Whether ``torch.optim``'s fused AdamW kernel updates ``p`` right.
+
+    The kernel walks the memory of the parameter, its gradient and its moments in one order;
+    torch's CUDA kernel checks that their layouts allow it, its CPU kernel does not (a strided
+    column of a matrix had its updates written into the neighbouring column, and a gradient
+    with other strides than its parameter's was read in the wrong order; torch 2.13). So ``p``
+    must be dense and the others laid out as ``p``.
+    """
+    others = [p.grad, *(state[key] for key in ("exp_avg", "exp_avg_sq") if key in state)]
+    return _is_dense(p) and all(_layout(t) == _layout(p) for t in others)
+
+
 class _Shared:
     """A value that copies of the optimizer share instead of copying (a process group)."""
 
@@ -345,6 +376,14 @@ class _PolarDescent(TemperatureScheduled):
         if others and group["fused"]:  # checked before any parameter moves, as torch does
             for p in others:
                 _check_fused_adamw_param(p)
+                if not _fused_adamw_reads(p, self.state.get(p, {})):
+                    raise RuntimeError(
+                        f"{type(self).__name__}: fused=True runs torch's fused AdamW kernel, "
+                        "which needs a dense parameter whose gradient and moments have its "
+                        f"strides; got a parameter of shape {tuple(p.shape)} with strides "
+                        f"{p.stride()} and a gradient with strides {p.grad.stride()}. Use "
+                        "fused=None (the multi-tensor path for such parameters) or False"
+                    )
         matrices = [p for p in matrices if p.numel() > 0]  # an empty matrix has nothing to update
         if matrices:
             self._muon_step(group, matrices)
@@ -416,7 +455,9 @@ class _PolarDescent(TemperatureScheduled):
         eps = group["eps"] if adamw_group else group["adamw_eps"]
         fused = group["fused"]
         if fused is None:  # torch's fused kernel where it has one, unless foreach was asked for
-            eligible = all(_has_fused_adamw(p) for p in params)
+            eligible = all(
+                _has_fused_adamw(p) and _fused_adamw_reads(p, self.state.get(p, {})) for p in params
+            )
             fused = group["foreach"] is None and eligible and not torch.compiler.is_compiling()
         step_dtype = torch.float32 if fused else _step_dtype()
         for p in params:
@@ -487,9 +528,9 @@ class Muon(_PolarDescent):
         maximize: maximise the objective (the gradients' sign is flipped).
         foreach: multi-tensor kernels for the elementwise parts.
         fused: the AdamW part through ``torch.optim``'s fused AdamW kernel (``None``: where
-            that kernel exists, i.e. CPU and CUDA floating-point parameters, unless ``foreach``
-            is set); the matrix part is dominated by the orthogonalisation and stays
-            multi-tensor.
+            that kernel exists, i.e. CPU and CUDA floating-point parameters laid out as it
+            reads them, unless ``foreach`` is set); the matrix part is dominated by the
+            orthogonalisation and stays multi-tensor.
         distributed_mesh: a process group (or 1-D device mesh) over which replicated parameters
             (DistributedDataParallel) share the orthogonalisation work: each rank computes
             about ``1/world`` of it and the results are exchanged.
