@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 from torch.nn import Parameter
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
+from tests.optim.helpers import tiny_model
 from tests.optim.torch_contract_cases import OPTIMIZERS, REQUIRED, SOFT
+from theoropt.optim import Muon, SoftMuon, split_params
 
 
 def build(name, params, **settings):
@@ -112,3 +116,49 @@ def test_fused_adamw_on_a_layout_it_cannot_read_is_an_error(name):
         optimizer.step()
         runs.append(p.detach())
     torch.testing.assert_close(runs[0], runs[1])
+
+
+COMPILED_CASES = {
+    "Muon-tensor-lr": lambda m: Muon(m.parameters(), lr=torch.tensor(0.02), foreach=True),
+    "Muon-split-tensor-lrs": lambda m: Muon(
+        split_params(m), lr=torch.tensor(0.02), adamw_lr=torch.tensor(3e-3), foreach=True
+    ),
+    "SoftMuon-tensor-lr-sign-phase": lambda m: SoftMuon(
+        m.parameters(), lr=torch.tensor(0.02), foreach=True, total_steps=100
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+@pytest.mark.parametrize("make", COMPILED_CASES.values(), ids=COMPILED_CASES.keys())
+def test_compiled_step_with_edge_settings_has_no_graph_break_and_matches_eager(make):
+    """``torch.compile(optimizer.step, fullgraph=True)`` on the multi-tensor path, with a
+    scheduler changing the learning rate every step, takes the eager steps. A tensor ``lr`` on
+    Muon / SoftMuon failed to trace (its float went to torch's capturable AdamW as a
+    data-dependent scalar); the compiled step now hands that AdamW the tensor. The tensor is
+    filled in place: the step does not recompile as it changes."""
+    torch._dynamo.reset()
+    models = [tiny_model(), tiny_model()]
+    optimizers = [make(m) for m in models]
+    compiled = torch.compile(optimizers[1].step, backend="eager", fullgraph=True)
+    schedulers = [CosineAnnealingLR(o, T_max=14) for o in optimizers]
+    group = optimizers[1].param_groups[0]
+    graphs = []
+    for step in range(14):
+        for model, optimizer in zip(models, optimizers, strict=True):
+            optimizer.zero_grad()
+            x = torch.randn(8, 6, generator=torch.Generator().manual_seed(step))
+            nn.functional.mse_loss(model(x), torch.zeros(8, 3)).backward()
+        optimizers[0].step()
+        if optimizers[1]._fits_schedule_now(group):  # the one-off schedule fit runs eagerly
+            optimizers[1].step()
+        else:
+            compiled()
+        for scheduler in schedulers:
+            scheduler.step()
+        graphs.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    assert graphs[-1] == graphs[3]  # no recompilation as the lr changes
+    lrs = [g["lr"] for g in optimizers[1].param_groups]
+    assert all(isinstance(lr, torch.Tensor) and lr < 1e-3 for lr in lrs)  # filled in place
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

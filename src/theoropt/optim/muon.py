@@ -453,12 +453,16 @@ class _PolarDescent(TemperatureScheduled):
         adamw_group = group.get("use_muon") is False
         beta1, beta2 = group["betas"] if adamw_group else group["adamw_betas"]
         eps = group["eps"] if adamw_group else group["adamw_eps"]
+        # Traced by a user's torch.compile: torch's capturable form keeps the bias corrections
+        # and a tensor lr in tensors (no .item(), no graph break); eagerly its plain form, which
+        # needs a float lr, is the same math.
+        traced = torch.compiler.is_compiling()
         fused = group["fused"]
         if fused is None:  # torch's fused kernel where it has one, unless foreach was asked for
             eligible = all(
                 _has_fused_adamw(p) and _fused_adamw_reads(p, self.state.get(p, {})) for p in params
             )
-            fused = group["foreach"] is None and eligible and not torch.compiler.is_compiling()
+            fused = group["foreach"] is None and eligible and not traced
         step_dtype = torch.float32 if fused else _step_dtype()
         for p in params:
             state = self.state[p]
@@ -480,13 +484,11 @@ class _PolarDescent(TemperatureScheduled):
             [s["step"] for s in states],
             foreach=not fused and group["foreach"] is not False,
             fused=fused,
-            # Traced by a user's torch.compile: the capturable form keeps the bias corrections
-            # in tensors (no .item(), no graph break); eagerly the plain form is the same math.
-            capturable=torch.compiler.is_compiling(),
+            capturable=traced,
             amsgrad=False,
             beta1=beta1,
             beta2=beta2,
-            lr=as_float(group["lr"]),
+            lr=group["lr"] if traced else as_float(group["lr"]),
             weight_decay=group["weight_decay"],
             eps=eps,
             maximize=group["maximize"],
