@@ -15,7 +15,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from tests.optim.helpers import tiny_model
 from tests.optim.torch_contract_cases import OPTIMIZERS, REQUIRED, SOFT
-from theoropt.optim import Muon, SoftMuon, split_params
+from theoropt.optim import Muon, SoftMuon, SoftSignum, split_params
 
 
 def build(name, params, **settings):
@@ -126,6 +126,9 @@ COMPILED_CASES = {
     "SoftMuon-tensor-lr-sign-phase": lambda m: SoftMuon(
         m.parameters(), lr=torch.tensor(0.02), foreach=True, total_steps=100
     ),
+    "SoftSignum-algebraic": lambda m: SoftSignum(
+        m.parameters(), lr=torch.tensor(1e-2), foreach=True, soft_map="algebraic", **SOFT
+    ),
 }
 
 
@@ -136,7 +139,9 @@ def test_compiled_step_with_edge_settings_has_no_graph_break_and_matches_eager(m
     scheduler changing the learning rate every step, takes the eager steps. A tensor ``lr`` on
     Muon / SoftMuon failed to trace (its float went to torch's capturable AdamW as a
     data-dependent scalar); the compiled step now hands that AdamW the tensor. The tensor is
-    filled in place: the step does not recompile as it changes."""
+    filled in place: the step does not recompile as it changes. SoftSignum's transition with the
+    algebraic map failed to trace (its temperature, a view into the schedule at a symbolic
+    step, went into ``torch._foreach_mul`` as is)."""
     torch._dynamo.reset()
     models = [tiny_model(), tiny_model()]
     optimizers = [make(m) for m in models]
@@ -157,7 +162,7 @@ def test_compiled_step_with_edge_settings_has_no_graph_break_and_matches_eager(m
         for scheduler in schedulers:
             scheduler.step()
         graphs.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
-    assert graphs[-1] == graphs[3]  # no recompilation as the lr changes
+    assert graphs[-1] == graphs[7]  # no recompilation as the lr (or temperature) changes
     lrs = [g["lr"] for g in optimizers[1].param_groups]
     assert all(isinstance(lr, torch.Tensor) and lr < 1e-3 for lr in lrs)  # filled in place
     for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):

@@ -101,9 +101,11 @@ class TemperatureScheduled(Optimizer):
         """Temperature of the transition step about to be taken, a float64 scalar tensor (the
         schedule is fitted on the first transition step: :meth:`_fitted_schedule`). It is
         indexed out of the whole schedule as a tensor: under a user's ``torch.compile`` one
-        graph then serves every step (a Python float would be a new constant each step)."""
+        graph then serves every step (a Python float would be a new constant each step). It is
+        a copy, not a view: traced at a symbolic step, a view has a symbolic storage offset,
+        which ``torch._foreach_mul`` cannot take as its scalar."""
         schedule = torch.tensor(self._fitted_schedule(group, samples), dtype=torch.float64)
-        return schedule[self._schedule_index(group)]
+        return schedule[self._schedule_index(group)].clone()
 
     def _scheduled_temperature(self, group: dict[str, Any]) -> float:
         """Temperature of the transition step about to be taken (schedule already fitted)."""
