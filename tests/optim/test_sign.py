@@ -371,3 +371,27 @@ def test_soft_sign_keeps_small_updates_in_half_precision(dtype, foreach):
     resolution = torch.finfo(dtype).eps
     assert (param.detach() != 0).all()
     assert relative.max() < 4 * resolution
+
+
+@pytest.mark.parametrize("foreach", [True, False])
+def test_algebraic_soft_sign_of_large_momenta_in_float16(foreach):
+    """In float16 the algebraic map squared ``tau m`` and overflowed above 256: a coordinate
+    with a large momentum (here 20 to 200, ``tau`` from 1 to 20) got an update of 0 instead of
+    about ``-lr``. The step is the map's, computed in float64 without overflow."""
+    g = torch.Generator().manual_seed(0)
+    grad = (20 + 180 * torch.rand(512, generator=g, dtype=torch.float64)).to(torch.float16)
+    param = torch.zeros(512, dtype=torch.float16, requires_grad=True)
+    optimizer = SoftSignum(
+        [param],
+        lr=1.0,
+        momentum=0.0,
+        total_steps=4,
+        sign_fraction=0.0,
+        soft_map="algebraic",
+        foreach=foreach,
+    )
+    param.grad = grad.clone()
+    optimizer.step()
+    z = optimizer.temperatures()[0] * grad.double()
+    expected = -z / torch.hypot(torch.ones(()), z)
+    torch.testing.assert_close(param.detach().double(), expected, atol=1e-3, rtol=0)

@@ -78,6 +78,31 @@ def test_soft_maps_against_closed_forms(dtype):
     torch.testing.assert_close(get_soft_map("algebraic")(z, 0.7), algebraic, atol=tol, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_algebraic_map_is_plus_minus_one_where_its_square_overflows(dtype):
+    """``z / sqrt(1 + z^2)`` squared ``z`` first: above the square root of the dtype's largest
+    value (256 in float16, 1.8e19 in float32) the map gave 0, and NaN at infinity, where it is
+    +-1. Against ``z / hypot(1, z)`` in float64 (no overflow), rounded to ``dtype``, on the
+    multi-tensor, per-tensor and fused (``elementwise``) forms; NaN stays NaN."""
+    big = torch.finfo(dtype).max
+    values = [0.0, 1e-3, 0.5, 3.0, 200.0, 300.0, 1e4, 1e20, 1e200, big, math.inf]
+    z = torch.tensor([v for v in values if v <= big or math.isinf(v)], dtype=torch.float64)
+    z = torch.cat([z, -z]).to(dtype)
+    exact = z.double()
+    expected = torch.where(
+        exact.isinf(), exact.sign(), exact / torch.hypot(exact.new_ones(()), exact)
+    )
+    algebraic = get_soft_map("algebraic")
+    tol = dict(atol=torch.finfo(dtype).eps, rtol=0)
+    for foreach in (True, False):
+        mapped = algebraic.applied([z], 1.0, foreach)[0]
+        torch.testing.assert_close(mapped.double(), expected.to(dtype).double(), **tol)
+    torch.testing.assert_close(
+        algebraic.elementwise(z).double(), expected.to(dtype).double(), **tol
+    )
+    assert torch.isnan(algebraic(torch.tensor([math.nan], dtype=dtype))).all()
+
+
 def test_robust_location_scale_matches_numpy_and_rejects_nan():
     v = torch.randn(1001, generator=torch.Generator().manual_seed(0)) ** 3
     loc, scale = robust_location_scale(v)

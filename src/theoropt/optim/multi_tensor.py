@@ -68,6 +68,16 @@ def carry_non_finite_(tensors: list[Tensor], sources: list[Tensor], foreach: boo
     add_(tensors, sources, 0.0, foreach)
 
 
+def clamp_(tensors: list[Tensor], bounds: list[float], foreach: bool) -> None:
+    """``t = clamp(t, -b, b)`` with one bound ``b`` per tensor (NaN stays NaN)."""
+    if foreach:
+        torch._foreach_clamp_min_(tensors, [-b for b in bounds])
+        torch._foreach_clamp_max_(tensors, bounds)
+    else:
+        for t, b in zip(tensors, bounds, strict=True):
+            t.clamp_(-b, b)
+
+
 def signs(tensors: list[Tensor], foreach: bool) -> list[Tensor]:
     """New tensors ``sign(t)``."""
     if foreach:

@@ -181,8 +181,19 @@ class DirectTanhMap(TanhMap):
 _DIRECT_TANH = DirectTanhMap()
 
 
+def _square_safe_bound(dtype: torch.dtype) -> float:
+    """Half the square root of ``dtype``'s largest value: ``1 + z^2`` is finite for ``|z|`` up
+    to it, and ``z / sqrt(1 + z^2)`` rounds to +-1 there in every floating dtype."""
+    return math.sqrt(torch.finfo(dtype).max) / 2
+
+
 class AlgebraicMap(SoftMap):
-    """``z / sqrt(1 + z^2)``: the algebraic soft sign; on singular values, the soft polar."""
+    """``z / sqrt(1 + z^2)``: the algebraic soft sign; on singular values, the soft polar.
+
+    The input is clamped to ``+-sqrt(max) / 2`` of its dtype first (where the map rounds to
+    +-1): beyond, ``z^2`` overflows and the map would give 0 (NaN at infinity) instead of +-1
+    (above 256 in float16, 1.8e19 in float32).
+    """
 
     name = "algebraic"
 
@@ -190,6 +201,7 @@ class AlgebraicMap(SoftMap):
         return scale
 
     def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
+        mt.clamp_(tensors, [_square_safe_bound(t.dtype) for t in tensors], foreach)
         denominators = mt.squares(tensors, foreach)
         mt.add_scalar_(denominators, 1.0, foreach)
         mt.rsqrt_(denominators, foreach)
