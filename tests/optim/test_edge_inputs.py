@@ -167,3 +167,44 @@ def test_compiled_step_with_edge_settings_has_no_graph_break_and_matches_eager(m
     assert all(isinstance(lr, torch.Tensor) and lr < 1e-3 for lr in lrs)  # filled in place
     for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def steps_with_a_zero_row(optimizer, param, steps):
+    for step_grads in gradient_stream([param.shape], steps):
+        step_grads[0][0] = 0.0  # an unused row: exact zeros in the momentum and the spectrum
+        param.grad = step_grads[0]
+        optimizer.step()
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("SoftSignum", {"foreach": True}),
+        ("SoftSignum", {"foreach": False}),
+        ("SoftSignum", {"fused": True}),
+        ("SoftSignum", {"soft_map": "algebraic"}),
+        ("SoftMuon", {"variant": "exact", "soft_map": "tanh"}),
+    ],
+)
+def test_a_temperature_beyond_float32_is_an_error_for_elementwise_soft_maps(name, settings):
+    """The first transition step runs at ``tmax``, which multiplies float32 entries (``2 tau``
+    for tanh): ``tmax`` above about 1.7e38 was infinite there, and every zero entry of the
+    momentum (or zero singular value) made its parameter entries NaN silently. Such a ``tmax``
+    is now an error naming the limit; the limit itself steps with finite parameters."""
+    with pytest.raises(ValueError, match="tmax must be at most 1e"):
+        build(name, [Parameter(torch.ones(4, 5))], **settings, tmax=1e39)
+    param = Parameter(torch.ones(4, 5))
+    optimizer = build(name, [param], **settings, tmax=1e38)
+    steps_with_a_zero_row(optimizer, param, 2 * SOFT["total_steps"])
+    assert optimizer.temperatures()[0] < 1e38  # the schedule ran through its start at tmax
+    assert torch.isfinite(param).all()
+
+
+def test_the_soft_polar_takes_any_finite_tmax():
+    """SoftMuon's soft polars use ``tau^-2`` (0 for a huge ``tau``, the polar factor): no
+    limit there."""
+    for variant in ("paper", "exact"):
+        param = Parameter(torch.ones(4, 5))
+        optimizer = build("SoftMuon", [param], variant=variant, tmax=1e300)
+        steps_with_a_zero_row(optimizer, param, 2 * SOFT["total_steps"])
+        assert torch.isfinite(param).all()

@@ -77,6 +77,22 @@ def check_schedule(total_steps: Any, sign_fraction: Any, eps: Any, tmax: Any) ->
     check_range("tmax", tmax, 1.0)
 
 
+ELEMENTWISE_TMAX = 1e38
+"""The largest ``tmax`` of a soft map applied entry by entry (SoftSignum; SoftMuon's maps by
+SVD): the temperature multiplies float32 entries (twice it, for tanh's ``2 sigmoid(2z) - 1``),
+so a larger one is infinite there and a zero entry gives ``0 * inf = NaN``."""
+
+
+def check_elementwise_tmax(tmax: float) -> None:
+    """``tmax`` of a soft map applied entry by entry: at most :data:`ELEMENTWISE_TMAX`."""
+    if tmax > ELEMENTWISE_TMAX:
+        raise ValueError(
+            f"tmax must be at most {ELEMENTWISE_TMAX:g} for a soft map applied entry by entry "
+            "(the temperature multiplies float32 entries; beyond, it overflows and a zero "
+            f"entry becomes NaN), got {tmax}"
+        )
+
+
 def check_fused_foreach(fused: bool | None, foreach: bool | None, optimizer: str) -> None:
     """``fused`` and ``foreach`` are each ``None`` or a bool, not both ``True`` (torch's error)."""
     check_optional_bool("foreach", foreach)

@@ -59,6 +59,7 @@ from theoropt.optim import multi_tensor as mt
 from theoropt.optim.hyperparameters import (
     as_float,
     check_bool,
+    check_elementwise_tmax,
     check_fused_foreach,
     check_grad,
     check_int,
@@ -77,7 +78,7 @@ from theoropt.optim.polar_variants import (
 )
 from theoropt.optim.precision import AUTO, DTYPES, dtype_name
 from theoropt.optim.sharded import as_matrices, gathered, local, matrix_updates, process_group
-from theoropt.optim.soft_maps import get_soft_map
+from theoropt.optim.soft_maps import AlgebraicMap, get_soft_map
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 
@@ -298,7 +299,8 @@ class _PolarDescent(TemperatureScheduled):
             check_schedule(
                 group["total_steps"], group["sign_fraction"], group["eps"], group["tmax"]
             )
-            get_soft_map(group["soft_map"])
+            if not isinstance(get_soft_map(group["soft_map"]), AlgebraicMap):  # an SVD's map
+                check_elementwise_tmax(group["tmax"])
             check_range("ns_tol", group["ns_tol"], 0.0, 1.0, low_open=True)
             check_int("ns_max_iter", group["ns_max_iter"], 1)
         get_polar_variant(group["variant"]).check_group(group)

@@ -33,6 +33,7 @@ from theoropt.optim import multi_tensor as mt
 from theoropt.optim.hyperparameters import (
     as_float,
     check_bool,
+    check_elementwise_tmax,
     check_fused_foreach,
     check_grad,
     check_lr,
@@ -110,6 +111,7 @@ class _SignDescent(TemperatureScheduled):
             check_schedule(
                 group["total_steps"], group["sign_fraction"], group["eps"], group["tmax"]
             )
+            check_elementwise_tmax(group["tmax"])
             get_soft_map(group["soft_map"])
         group.setdefault("step", 0)
         group.setdefault("schedule", None)
@@ -284,7 +286,8 @@ class SoftSignum(_SignDescent):
         total_steps: planned number of steps (sets the phase lengths).
         sign_fraction: share of the steps in the sign phase (paper default 0.9).
         eps: coordinates with ``|m| >= q_t`` are within ``eps`` of +-1.
-        tmax: largest temperature (the smallest is 1).
+        tmax: largest temperature (the smallest is 1), at most 1e38 (the temperature
+            multiplies float32 entries; beyond, a zero entry would become NaN).
         soft_map: ``"tanh"`` (default, the paper's) or ``"algebraic"`` (``z / sqrt(1 + z^2)``).
     """
 
