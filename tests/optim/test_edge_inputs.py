@@ -208,3 +208,19 @@ def test_the_soft_polar_takes_any_finite_tmax():
         optimizer = build("SoftMuon", [param], variant=variant, tmax=1e300)
         steps_with_a_zero_row(optimizer, param, 2 * SOFT["total_steps"])
         assert torch.isfinite(param).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [("SoftSignum", {}), ("SoftSignum", {"soft_map": "algebraic"}), ("SoftMuon", {})],
+)
+def test_the_smallest_eps_runs_through_the_transition(name, settings):
+    """``eps`` below 2^-53 makes ``1 - eps`` round to 1 and the soft map's inverse infinite: it
+    was accepted and failed at the first transition step ("math domain error", "float division
+    by zero"); it is now a ValueError at construction (test_sign.py, test_muon.py). The
+    smallest ``eps`` accepted runs through the transition."""
+    param = Parameter(torch.ones(4, 5))
+    optimizer = build(name, [param], **settings, eps=2.0**-53)
+    steps_with_a_zero_row(optimizer, param, 2 * SOFT["total_steps"])
+    assert 1.0 <= optimizer.temperatures()[0] < float("inf")
+    assert torch.isfinite(param).all()

@@ -296,6 +296,7 @@ def test_conv_kernels_are_orthogonalised_as_flattened_matrices():
         (dict(adamw_eps=0.0), "eps"),
         (dict(total_steps=0), "total_steps"),
         (dict(tmax=0.0), "tmax"),
+        (dict(eps=1e-17), "eps must be at least"),
         (dict(ns_tol=0.0), "ns_tol"),
         (dict(soft_map="cube"), "soft_map"),
     ],

@@ -229,6 +229,8 @@ def test_closure_is_evaluated_with_grad_and_its_loss_returned():
         (dict(total_steps=2.5), "total_steps"),
         (dict(sign_fraction=1.5), "sign_fraction"),
         (dict(eps=0.0), "eps"),
+        (dict(eps=1e-17), "eps must be at least"),
+        (dict(eps=1e-300, soft_map="algebraic"), "eps must be at least"),
         (dict(tmax=0.5), "tmax"),
         (dict(tmax=math.inf), "tmax"),
         (dict(soft_map="relu"), "soft_map"),

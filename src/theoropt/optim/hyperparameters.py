@@ -74,6 +74,11 @@ def check_schedule(total_steps: Any, sign_fraction: Any, eps: Any, tmax: Any) ->
     check_int("total_steps", total_steps, 1)
     check_range("sign_fraction", sign_fraction, 0.0, 1.0)
     check_range("eps", eps, 0.0, 1.0, low_open=True, high_open=True)
+    if 1.0 - eps == 1.0:  # the soft map's inverse at 1 - eps would be infinite
+        raise ValueError(
+            f"eps must be at least 2**-53 (about 1.1e-16), so that 1 - eps is below 1 in "
+            f"double precision, got {eps}"
+        )
     check_range("tmax", tmax, 1.0)
 
 
