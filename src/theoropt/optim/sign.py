@@ -285,7 +285,8 @@ class SoftSignum(_SignDescent):
             maximize, foreach, fused: as :class:`Signum`.
         total_steps: planned number of steps (sets the phase lengths).
         sign_fraction: share of the steps in the sign phase (paper default 0.9).
-        eps: coordinates with ``|m| >= q_t`` are within ``eps`` of +-1.
+        eps: coordinates with ``|m| >= q_t`` are within ``eps`` of +-1 (``eps`` in
+            ``[2^-53, 1)``).
         tmax: largest temperature (the smallest is 1), at most 1e38 (the temperature
             multiplies float32 entries; beyond, a zero entry would become NaN).
         soft_map: ``"tanh"`` (default, the paper's) or ``"algebraic"`` (``z / sqrt(1 + z^2)``).
