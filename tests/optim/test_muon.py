@@ -294,6 +294,9 @@ def test_conv_kernels_are_orthogonalised_as_flattened_matrices():
         (dict(ns_steps=0), "ns_steps"),
         (dict(adamw_betas=(0.9, 1.0)), "betas"),
         (dict(adamw_eps=0.0), "eps"),
+        (dict(adamw_lr=-1.0), "adamw_lr must lie"),
+        (dict(adamw_lr=torch.tensor([1.0, 2.0])), "Tensor adamw_lr must be 1-element"),
+        (dict(adamw_weight_decay=-0.1), "adamw_weight_decay must lie"),
         (dict(total_steps=0), "total_steps"),
         (dict(tmax=0.0), "tmax"),
         (dict(eps=1e-17), "eps must be at least"),
@@ -302,9 +305,13 @@ def test_conv_kernels_are_orthogonalised_as_flattened_matrices():
     ],
 )
 def test_invalid_hyperparameters_are_named(kwargs, message):
+    """Also where no group takes the setting (``adamw_lr`` / ``adamw_weight_decay`` without a
+    ``use_muon=False`` group were accepted unchecked, and a group added later failed)."""
     settings = dict(total_steps=10) | kwargs
     with pytest.raises((ValueError, TypeError), match=message):
         SoftMuon(tiny_model().parameters(), **settings)
+    with pytest.raises((ValueError, TypeError), match=message):
+        SoftMuon([{"params": [nn.Parameter(torch.ones(2, 3))], "use_muon": True}], **settings)
 
 
 def test_constructor_only_adamw_settings_in_a_group_are_errors():

@@ -30,15 +30,15 @@ def check_range(
         raise ValueError(f"{name} must lie in {left}{low}, {high}{right}, got {value}")
 
 
-def check_lr(lr: Any) -> None:
+def check_lr(lr: Any, name: str = "lr") -> None:
     """A learning rate: a real number or a 1-element tensor (as ``torch.optim``), ``>= 0``."""
     if isinstance(lr, Tensor):
         if lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
+            raise ValueError(f"Tensor {name} must be 1-element")
         if lr.is_complex() or not lr.is_floating_point():
-            raise TypeError(f"a Tensor lr must be real floating point, got {lr.dtype}")
+            raise TypeError(f"a Tensor {name} must be real floating point, got {lr.dtype}")
         lr = float(lr)
-    check_range("lr", lr, 0.0)
+    check_range(name, lr, 0.0)
 
 
 def check_bool(name: str, value: Any) -> None:

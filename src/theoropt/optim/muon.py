@@ -205,6 +205,12 @@ class _PolarDescent(TemperatureScheduled):
         distributed_mesh: Any,
     ) -> None:
         check_lr(defaults["lr"])
+        # the AdamW settings are checked here too: a run may have no group that takes them
+        if adamw_lr is not None:
+            check_lr(adamw_lr, "adamw_lr")
+        if adamw_weight_decay is not None:
+            check_range("adamw_weight_decay", adamw_weight_decay, 0.0)
+        self._check_adamw(defaults["adamw_betas"], defaults["adamw_eps"], "adamw_")
         self._adamw_defaults = {
             "lr": 3e-4 if adamw_lr is None else adamw_lr,
             "weight_decay": 0.0 if adamw_weight_decay is None else adamw_weight_decay,
@@ -309,11 +315,13 @@ class _PolarDescent(TemperatureScheduled):
 
     @staticmethod
     def _check_adamw(betas: Any, eps: Any, prefix: str) -> None:
+        """AdamW's ``betas`` and ``eps`` (``None``: the variant's, set later)."""
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{prefix}betas must be a pair (beta1, beta2), got {betas!r}")
         for beta in betas:
             check_range(f"{prefix}betas", beta, 0.0, 1.0, high_open=True)
-        check_range(f"{prefix}eps", eps, 0.0, low_open=True)
+        if eps is not None:
+            check_range(f"{prefix}eps", eps, 0.0, low_open=True)
 
     @staticmethod
     def _matrices(group: dict[str, Any], params: list[Tensor]) -> list[Tensor]:
