@@ -763,11 +763,18 @@ def test_one_user_group_stays_one_group_and_its_lr_reaches_every_parameter(name)
 
 @pytest.mark.parametrize("name", ["Muon", "SoftMuon"])
 def test_adamw_settings_that_could_not_apply_are_an_error(name):
-    """adamw_lr would be ignored for the vectors of a group without use_muon: say so."""
+    """adamw_lr would be ignored for the vectors of a group without use_muon: say so, also for
+    a group added later (add_param_group accepted it silently); the group is not kept."""
     weight, bias = weight_and_bias()
     with pytest.raises(ValueError, match="split_params"):
         build(name, [weight, bias], adamw_lr=1e-3)
     build(name, [{"params": [weight], "use_muon": True}, {"params": [bias], "use_muon": False}])
+    optimizer = build(name, [weight], adamw_weight_decay=0.1)
+    with pytest.raises(ValueError, match="split_params"):
+        optimizer.add_param_group({"params": [bias]})
+    assert len(optimizer.param_groups) == 1
+    optimizer.add_param_group({"params": [bias], "use_muon": False})
+    assert optimizer.param_groups[1]["weight_decay"] == 0.1
 
 
 @pytest.mark.parametrize("name", ["Muon", "SoftMuon"])

@@ -217,15 +217,15 @@ class _PolarDescent(TemperatureScheduled):
             "betas": defaults["adamw_betas"],
             "eps": defaults["adamw_eps"],  # None: the group's variant's
         }
+        self._adamw_settings_given = adamw_lr is not None or adamw_weight_decay is not None
         self._distributed_group = _Shared(process_group(distributed_mesh))
         super().__init__(params, defaults)
-        if adamw_lr is not None or adamw_weight_decay is not None:
-            self._reject_unused_adamw_settings()
 
     def __getstate__(self) -> dict[str, Any]:
         return {
             **super().__getstate__(),
             "_adamw_defaults": self._adamw_defaults,
+            "_adamw_settings_given": self._adamw_settings_given,
             "_distributed_group": self._distributed_group,
         }
 
@@ -234,6 +234,7 @@ class _PolarDescent(TemperatureScheduled):
             # saved before variants existed, when the only algorithm was today's "exact"
             group.setdefault("variant", VARIANT_BEFORE_VARIANTS)
         super().__setstate__(state)
+        self.__dict__.setdefault("_adamw_settings_given", False)  # pickled before it existed
         for group in self.param_groups:
             _canonicalise(group)
         for p_state in self.state.values():
@@ -241,15 +242,18 @@ class _PolarDescent(TemperatureScheduled):
             if step is not None and not torch.is_tensor(step):  # as torch.optim.AdamW loads it
                 p_state["step"] = torch.tensor(float(step), dtype=_step_dtype())
 
-    def _reject_unused_adamw_settings(self) -> None:
-        for group in self.param_groups:
-            if group.get("use_muon") is None and any(p.ndim < 2 for p in group["params"]):
-                raise ValueError(
-                    "adamw_lr / adamw_weight_decay are the settings of use_muon=False groups, "
-                    "but a group without use_muon holds non-matrix parameters: they take the "
-                    "group's own lr and weight_decay. Pass split_params(model) (or groups with "
-                    "use_muon) to give them AdamW settings of their own."
-                )
+    def _reject_unused_adamw_settings(self, group: dict[str, Any]) -> None:
+        """``adamw_lr`` / ``adamw_weight_decay`` could not apply to the vectors of a group
+        without ``use_muon`` (a constructor's or one added later): an error that says so."""
+        if not self._adamw_settings_given or group.get("use_muon") is not None:
+            return
+        if any(p.ndim < 2 for p in group["params"]):
+            raise ValueError(
+                "adamw_lr / adamw_weight_decay are the settings of use_muon=False groups, "
+                "but a group without use_muon holds non-matrix parameters: they take the "
+                "group's own lr and weight_decay. Pass split_params(model) (or groups with "
+                "use_muon) to give them AdamW settings of their own."
+            )
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group; ``use_muon`` (True, False or absent) chooses its updates (module doc)."""
@@ -275,6 +279,7 @@ class _PolarDescent(TemperatureScheduled):
         check_range("weight_decay", group["weight_decay"], 0.0)
         check_bool("maximize", group["maximize"])
         check_fused_foreach(group["fused"], group["foreach"], name)
+        self._reject_unused_adamw_settings(group)
         group.setdefault("step", 0)
         _canonicalise(group)
         if use_muon is False:
