@@ -224,3 +224,109 @@ def test_the_smallest_eps_runs_through_the_transition(name, settings):
     steps_with_a_zero_row(optimizer, param, 2 * SOFT["total_steps"])
     assert 1.0 <= optimizer.temperatures()[0] < float("inf")
     assert torch.isfinite(param).all()
+
+
+def edge_parameters():
+    """Parameters of awkward layouts and shapes: a transposed view, a channels-last kernel,
+    a 0-d scalar, 1 x 1, a wide and a tall matrix, an empty one, a strided column and a
+    float64 vector (beside float32 ones)."""
+    torch.manual_seed(0)
+    return [
+        Parameter(torch.randn(5, 7).t()),
+        Parameter(torch.randn(4, 3, 3, 3).to(memory_format=torch.channels_last)),
+        Parameter(torch.tensor(0.7)),
+        Parameter(torch.randn(1, 1)),
+        Parameter(torch.randn(1, 64)),
+        Parameter(torch.randn(64, 1)),
+        Parameter(torch.randn(0, 3)),
+        Parameter(torch.randn(10, 2)[:, 0]),
+        Parameter(torch.randn(7, dtype=torch.float64)),
+    ]
+
+
+def run_on_edge_parameters(optimizer_of, update, steps=4):
+    """The parameters after ``steps`` steps of ``optimizer_of(params)`` (``update=None``) or of
+    the hand-written ``update(p, g, state)`` per tensor; contiguous gradients throughout."""
+    params = edge_parameters()
+    optimizer = optimizer_of(params) if update is None else None
+    states = [{} for _ in params]
+    for step_grads in gradient_stream([p.shape for p in params], steps):
+        for p, g, state in zip(params, step_grads, states, strict=True):
+            g = g.to(p.dtype)  # a contiguous gradient, whatever the parameter's layout
+            if optimizer is not None:
+                p.grad = g
+            elif p.numel() > 0:
+                with torch.no_grad():
+                    update(p, g, state)
+        if optimizer is not None:
+            optimizer.step()
+    return params
+
+
+def hand_signum(p, g, state, lr=1e-3, beta=0.9, wd=0.1):
+    p.mul_(1 - lr * wd)
+    state["m"] = g.clone() if "m" not in state else state["m"].mul(beta).add(g)
+    p.add_(torch.sign(state["m"]), alpha=-lr)
+
+
+def hand_muon(p, g, state, lr=0.02, beta=0.95):
+    """The exact variant in float32: momentum from the first gradient, Nesterov, the kernel as
+    an ``out x rest`` matrix, scale ``sqrt(max(1, rows / cols))`` of that matrix; vectors and
+    scalars (AdamW's) are left alone."""
+    if p.ndim < 2:
+        return
+    state["m"] = g.clone() if "m" not in state else state["m"].lerp(g, 1 - beta)
+    u = g.lerp(state["m"], beta).reshape(g.shape[0], -1).float()
+    rows, cols = u.shape
+    transposed = rows > cols
+    X = u.T if transposed else u
+    X = X / (X.norm() + 1e-7)
+    for _ in range(5):
+        A = X @ X.T
+        X = 3.4445 * X + (-4.7750 * A + 2.0315 * A @ A) @ X
+    update = (X.T if transposed else X).reshape(p.shape).to(p.dtype)
+    p.add_(update, alpha=-lr * max(1.0, rows / cols) ** 0.5)
+
+
+@pytest.mark.parametrize("foreach", [True, False])
+def test_signum_on_edge_layouts_is_the_hand_written_update(foreach):
+    reference = run_on_edge_parameters(None, hand_signum)
+    ours = run_on_edge_parameters(
+        lambda params: build("Signum", params, weight_decay=0.1, foreach=foreach), None
+    )
+    for a, b in zip(ours, reference, strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("foreach", [True, False])
+def test_muon_on_edge_layouts_is_the_hand_written_update(foreach):
+    """Matrices of every layout (the 0-d scalar and the vectors take AdamW: not compared)."""
+    reference = run_on_edge_parameters(None, hand_muon)
+    ours = run_on_edge_parameters(
+        lambda params: build("Muon", params, variant="exact", ns_dtype="float32", foreach=foreach),
+        None,
+    )
+    for a, b in zip(ours, reference, strict=True):
+        if a.ndim >= 2:
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_views_of_one_tensor_step_alike_on_both_paths(name, overlap):
+    """Two parameters that are views of one tensor (rows 0-3 and 2-5 overlap) are updated one
+    after the other, as in torch.optim: the multi-tensor path equals the per-tensor loop."""
+    bases = []
+    for foreach in (True, False):
+        torch.manual_seed(0)
+        base = torch.randn(6, 8)
+        views = [base[:4], base[2:]] if overlap else [base[:3], base[3:]]
+        params = [Parameter(v) for v in views]
+        optimizer = build(name, params, foreach=foreach)
+        for step_grads in gradient_stream([p.shape for p in params], 2 * SOFT["total_steps"]):
+            for p, g in zip(params, step_grads, strict=True):
+                p.grad = g
+            optimizer.step()
+        bases.append(base)
+    assert torch.equal(bases[0], bases[1])
+    assert torch.isfinite(bases[0]).all()
