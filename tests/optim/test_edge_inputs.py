@@ -7,6 +7,7 @@ per-tensor loop, a hand-written map) or checks for an error that names the probl
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -330,3 +331,48 @@ def test_views_of_one_tensor_step_alike_on_both_paths(name, overlap):
         bases.append(base)
     assert torch.equal(bases[0], bases[1])
     assert torch.isfinite(bases[0]).all()
+
+
+NUMPY_SCALAR_CASES = [
+    ("Signum", {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.01}),
+    ("SoftSignum", {"lr": 1e-3, "total_steps": 6, "sign_fraction": 0.5, "eps": 1e-4}),
+    ("Muon", {"lr": 0.02, "momentum": 0.9, "adamw_lr": 1e-3, "adamw_betas": (0.9, 0.95)}),
+    ("SoftMuon", {"lr": 0.02, "total_steps": 6, "adamw_lr": 1e-3, "adamw_weight_decay": 0.1}),
+]
+
+
+def as_numpy_scalars(settings):
+    """Each number as the NumPy scalar a config array would hold (float32 / int64)."""
+
+    def convert(value):
+        if isinstance(value, tuple):
+            return tuple(convert(v) for v in value)
+        return np.int64(value) if isinstance(value, int) else np.float32(value)
+
+    return {key: convert(value) for key, value in settings.items()}
+
+
+@pytest.mark.parametrize(("name", "settings"), NUMPY_SCALAR_CASES)
+def test_numpy_scalar_settings_act_as_the_numbers_they_hold(name, settings, tmp_path):
+    """``torch.optim`` accepts NumPy scalars: the steps equal those with the Python numbers they
+    hold (the float32 values), and the state_dict loads with ``weights_only=True``."""
+    numpy_settings = as_numpy_scalars(settings)
+    python_settings = {
+        key: tuple(v.item() for v in value) if isinstance(value, tuple) else value.item()
+        for key, value in numpy_settings.items()
+    }
+    runs = []
+    for given in (numpy_settings, python_settings):
+        model = tiny_model()
+        params = split_params(model) if name.endswith("Muon") else model.parameters()
+        optimizer = build(name, params, **given)
+        for grads in gradient_stream([p.shape for p in model.parameters()], 6):
+            for p, g in zip(model.parameters(), grads, strict=True):
+                p.grad = g
+            optimizer.step()
+        runs.append((model, optimizer))
+    for ours, reference in zip(runs[0][0].parameters(), runs[1][0].parameters(), strict=True):
+        torch.testing.assert_close(ours, reference, rtol=0, atol=0)
+    torch.save(runs[0][1].state_dict(), tmp_path / "state.pt")
+    loaded = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert loaded["param_groups"][0]["lr"] == python_settings["lr"]

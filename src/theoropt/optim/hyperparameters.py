@@ -6,8 +6,28 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
+
+
+def plain_number(value: Any) -> Any:
+    """A NumPy scalar (``np.float32(1e-3)``, ``np.int64(10)``, also inside a tuple such as
+    ``betas``) as the Python number it holds; anything else unchanged.
+
+    ``torch.optim`` accepts NumPy scalars as hyperparameters; kept as Python numbers they pass
+    the checks below and a ``state_dict`` stays loadable with ``torch.load(weights_only=True)``.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(plain_number(v) for v in value)
+    return value
+
+
+def plain_numbers(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with every value through :func:`plain_number`."""
+    return {key: plain_number(value) for key, value in settings.items()}
 
 
 def check_range(

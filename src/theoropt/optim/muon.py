@@ -67,6 +67,8 @@ from theoropt.optim.hyperparameters import (
     check_params,
     check_range,
     check_schedule,
+    plain_number,
+    plain_numbers,
 )
 from theoropt.optim.matrix_functions import newton_schulz_polar, ns_schedule
 from theoropt.optim.phases import TemperatureScheduled
@@ -204,6 +206,8 @@ class _PolarDescent(TemperatureScheduled):
         adamw_weight_decay: float | None,
         distributed_mesh: Any,
     ) -> None:
+        defaults = plain_numbers(defaults)
+        adamw_lr, adamw_weight_decay = plain_number(adamw_lr), plain_number(adamw_weight_decay)
         check_lr(defaults["lr"])
         # the AdamW settings are checked here too: a run may have no group that takes them
         if adamw_lr is not None:

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from theoropt.optim.hyperparameters import plain_numbers
 from theoropt.optim.soft_maps import get_soft_map
 from theoropt.optim.temperature import quantile_temperature_schedule, robust_location_scale
 
@@ -59,7 +60,9 @@ class TemperatureScheduled(Optimizer):
                     group.setdefault(key, self.defaults[key])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group and check it; a group that fails the check is not kept."""
+        """Add a group (NumPy scalars in it as Python numbers) and check it; a group that fails
+        the check is not kept."""
+        param_group.update(plain_numbers(param_group))
         super().add_param_group(param_group)
         try:
             self._check_group(self.param_groups[-1])

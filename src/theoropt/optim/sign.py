@@ -41,6 +41,7 @@ from theoropt.optim.hyperparameters import (
     check_params,
     check_range,
     check_schedule,
+    plain_numbers,
 )
 from theoropt.optim.phases import TemperatureScheduled
 from theoropt.optim.sharded import gathered
@@ -88,6 +89,7 @@ class _SignDescent(TemperatureScheduled):
     _late_keys = ("normalized", "sign_norm", "maximize", "foreach", "fused")
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        defaults = plain_numbers(defaults)
         check_lr(defaults["lr"])
         super().__init__(params, defaults)
 
