@@ -33,11 +33,11 @@ def to_tensor(
 ) -> torch.Tensor:
     """``value`` as a dense real torch tensor with ``ndim`` dimensions and finite entries.
 
-    numpy and list inputs become float64 tensors (numpy's default precision), except float32
-    numpy arrays when ``keep_float32``; a floating tensor keeps its dtype unless ``dtype`` is
-    given. ``allow_inf`` accepts ``+inf`` entries (never NaN or ``-inf``). Raises ``TypeError``
-    for sparse or complex input and ``ValueError`` for a wrong number of dimensions or
-    non-finite entries, naming ``name``.
+    numpy and list inputs (any memory layout; reversed views are copied) become float64 tensors
+    (numpy's default precision), except float32 numpy arrays when ``keep_float32``; a floating
+    tensor keeps its dtype unless ``dtype`` is given. ``allow_inf`` accepts ``+inf`` entries
+    (never NaN or ``-inf``). Raises ``TypeError`` for sparse or complex input and ``ValueError``
+    for a wrong number of dimensions or non-finite entries, naming ``name``.
     """
     if isinstance(value, torch.Tensor):
         if value.layout != torch.strided:
@@ -51,6 +51,8 @@ def to_tensor(
             raise TypeError(f"{name} could not be read as a numeric array")
         if np.iscomplexobj(array):
             raise TypeError(f"{name} is complex; only real inputs are supported")
+        if any(stride < 0 for stride in array.strides):  # a reversed view, e.g. x[::-1]:
+            array = array.copy()  # torch cannot wrap negative strides
         if dtype is None:
             dtype = torch.float32 if keep_float32 and array.dtype == np.float32 else torch.float64
         tensor = torch.as_tensor(array, dtype=dtype)
