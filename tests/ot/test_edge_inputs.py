@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import ot
+import pytest
+import torch
 
 from theoropt.ot import EBiEOT, sinkhorn
 
@@ -37,3 +39,42 @@ def test_reversed_numpy_views_are_read_like_copies() -> None:
     np.testing.assert_array_equal(
         model.log_prob(y[::-1, :1], x[::-1]), model.log_prob(y[:, :1], x)[::-1]
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"M": [["0.1", "0.2"], ["0.3", "0.4"]]}, TypeError, "M could not be read"),
+        ({"M": [[0.1, 0.2], [0.3]]}, ValueError, "M could not be read"),
+        ({"a": ["half", "half"]}, TypeError, "a could not be read"),
+        ({"reg": "0.1"}, TypeError, "reg must be a real number"),
+        ({"reg": None}, TypeError, "reg must be a real number"),
+        ({"reg": [0.1]}, TypeError, "reg must be a real number"),
+        ({"reg": np.array([0.1])}, TypeError, "reg must be a real number"),
+        ({"reg": 0.1 + 0j}, TypeError, "reg must be a real number"),
+        ({"reg": True}, TypeError, "reg must be a real number"),
+        ({"tol": "1e-9"}, TypeError, "tol must be a real number"),
+        ({"max_iter": "100"}, TypeError, "max_iter must be a real number"),
+        ({"max_iter": None, "numItermax": 10.5}, ValueError, "max_iter must be a positive integer"),
+    ],
+)
+def test_unreadable_inputs_are_named(change: dict, error: type, match: str) -> None:
+    """Strings, ragged lists, ``None`` or sequences for a number raised numpy's, torch's or
+    ``float()``'s own message, naming nothing (``reg="0.1"`` was even accepted as 0.1)."""
+    call = {"a": [0.5, 0.5], "b": [0.5, 0.5], "M": [[0.1, 0.2], [0.3, 0.4]], "reg": REG}
+    call.update(change)
+    with pytest.raises(error, match=match):
+        sinkhorn(**call)
+
+
+def test_numbers_of_any_kind_still_work() -> None:
+    """numpy scalars, 0-d arrays and 0-d tensors (float32 ones round reg to float32)."""
+    a, b, M = random_problem()
+    expected = sinkhorn(a, b, M, REG, tol=1e-12, max_iter=500)
+    for reg, tol, max_iter in (
+        (np.float32(REG), np.float64(1e-12), np.int64(500)),
+        (torch.tensor(REG), torch.tensor(1e-12), torch.tensor(500)),
+        (np.array(REG), np.array(1e-12), 500.0),
+    ):
+        plan = sinkhorn(a, b, M, reg, tol=tol, max_iter=max_iter)
+        np.testing.assert_allclose(plan, expected, rtol=1e-6)

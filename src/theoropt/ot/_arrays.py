@@ -46,11 +46,14 @@ def to_tensor(
     else:
         if hasattr(value, "toarray") or type(value).__module__.startswith("scipy.sparse"):
             raise TypeError(f"{name} is a scipy sparse matrix; pass a dense array")
-        array = np.asarray(value)
-        if array.dtype == object:
-            raise TypeError(f"{name} could not be read as a numeric array")
+        try:
+            array = np.asarray(value)
+        except ValueError as error:  # ragged nested sequences
+            raise ValueError(f"{name} could not be read as a numeric array: {error}") from None
         if np.iscomplexobj(array):
             raise TypeError(f"{name} is complex; only real inputs are supported")
+        if array.dtype.kind not in "biuf":  # objects, strings, dates
+            raise TypeError(f"{name} could not be read as a numeric array (dtype {array.dtype})")
         if any(stride < 0 for stride in array.strides):  # a reversed view, e.g. x[::-1]:
             array = array.copy()  # torch cannot wrap negative strides
         if dtype is None:
@@ -102,9 +105,20 @@ def reject_grad(name: str, value: Any) -> None:
         )
 
 
+def real_number(name: str, value: object) -> float:
+    """A Python, numpy or 0-d torch real number as a float; ``TypeError`` naming ``name`` for
+    anything else (strings, booleans, ``None``, sequences, complex numbers)."""
+    if isinstance(value, str | bool | np.bool_) or np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
 def _check_number(name: str, value: float, *, allow_zero: bool) -> float:
     reject_grad(name, value)
-    number = float(value)
+    number = real_number(name, value)
     if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be a finite {kind} number, got {value!r}")
@@ -112,7 +126,8 @@ def _check_number(name: str, value: float, *, allow_zero: bool) -> float:
 
 
 def _check_integer(name: str, value: int, *, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or int(value) < minimum:
+    number = real_number(name, value)
+    if not number.is_integer() or number < minimum:
         kind = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
     return int(value)
