@@ -9,7 +9,7 @@ import ot
 import pytest
 import torch
 
-from theoropt.ot import EBiEOT, sinkhorn
+from theoropt.ot import EBiEOT, sinkhorn, sinkhorn2, sinkhorn_divergence, sinkhorn_points
 
 REG = 0.1
 
@@ -78,3 +78,20 @@ def test_numbers_of_any_kind_still_work() -> None:
     ):
         plan = sinkhorn(a, b, M, reg, tol=tol, max_iter=max_iter)
         np.testing.assert_allclose(plan, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0, "half"])
+def test_epsilon_scaling_ratio_is_checked_on_every_path(ratio) -> None:
+    """``sinkhorn_divergence`` and ``sinkhorn_points`` passed ``eps_scaling`` to the schedule
+    unchecked: a ratio >= 1 never brought ``reg_k`` down to ``reg`` and the call hung."""
+    x, y = np.random.default_rng(2).normal(size=(2, 5, 2))
+    error = TypeError if isinstance(ratio, str) else ValueError
+    calls = (
+        lambda: sinkhorn_divergence(x, y, REG, eps_scaling=ratio),
+        lambda: sinkhorn_points(x, y, REG, eps_scaling=ratio),
+        lambda: sinkhorn2(None, None, (x, y), REG, cost="sqeuclidean", eps_scaling=ratio),
+        lambda: sinkhorn(None, None, ot.dist(x, y), REG, eps_scaling=ratio),
+    )
+    for call in calls:
+        with pytest.raises(error, match="eps_scaling"):
+            call()

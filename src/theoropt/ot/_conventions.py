@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from theoropt.ot._arrays import SinkhornConvergenceWarning
+from theoropt.ot._arrays import SinkhornConvergenceWarning, real_number
 from theoropt.ot._scaling import Monitor
 
 DEFAULT_TOL = 1e-9
@@ -45,6 +45,17 @@ def canonical_method(method: str) -> str:
             "(POT's greenkhorn/screenkhorn are not provided)"
         )
     return METHOD_ALIASES[name]
+
+
+def epsilon_ratio(eps_scaling: Any) -> float | None:
+    """``eps_scaling`` as a ratio in (0, 1), or ``None`` (no epsilon scaling). A ratio of 1 or
+    more would never bring the schedule down to ``reg``."""
+    if eps_scaling is None:
+        return None
+    ratio = real_number("eps_scaling", eps_scaling)
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"eps_scaling must be a ratio in (0, 1), got {eps_scaling!r}")
+    return ratio
 
 
 def pot_alias(name: str, value: Any, alias: str, alias_value: Any, default: Any) -> Any:

@@ -35,6 +35,7 @@ from theoropt.ot._arrays import (
 )
 from theoropt.ot._conventions import (
     DEFAULT_MAX_ITER,
+    epsilon_ratio,
     reachable_tolerance,
     verbose_monitor,
     warn_not_converged,
@@ -318,6 +319,7 @@ def solve_points(
     by the averaged symmetric update."""
     max_iter = check_positive_int("max_iter", max_iter)
     batch_size = check_positive_int("batch_size", batch_size)
+    eps_scaling = epsilon_ratio(eps_scaling)
     x, y = centred(problem.x.detach(), problem.y.detach())
     a, b = problem.a.detach(), problem.b.detach()
     mass = float(a.sum(-1).max())

@@ -31,6 +31,7 @@ from theoropt.ot._conventions import (
     DEFAULT_MAX_ITER,
     EPSILON_SCALING_METHOD,
     canonical_method,
+    epsilon_ratio,
     pot_alias,
     reachable_tolerance,
     verbose_monitor,
@@ -250,8 +251,6 @@ class _Options:
         name = canonical_method(method)
         if str(method).lower() == EPSILON_SCALING_METHOD and eps_scaling is None:
             eps_scaling = DEFAULT_EPSILON_RATIO
-        if eps_scaling is not None and not 0.0 < float(eps_scaling) < 1.0:
-            raise ValueError(f"eps_scaling must be a ratio in (0, 1), got {eps_scaling!r}")
         if grad not in GRADIENTS:
             raise ValueError(f"grad must be one of {GRADIENTS}, got {grad!r}")
         if hessian not in ("dense", "sparse"):
@@ -269,7 +268,7 @@ class _Options:
             method=name,
             max_iter=check_positive_int("max_iter", limit),
             tol=None if requested is None else check_non_negative("tol", requested),
-            eps_scaling=None if eps_scaling is None else float(eps_scaling),
+            eps_scaling=epsilon_ratio(eps_scaling),
             grad=grad,
             sns=sns,
         )
