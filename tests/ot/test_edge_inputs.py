@@ -67,6 +67,14 @@ def test_unreadable_inputs_are_named(change: dict, error: type, match: str) -> N
         sinkhorn(**call)
 
 
+def test_point_cloud_paths_name_their_numbers_too() -> None:
+    x, y = np.random.default_rng(3).normal(size=(2, 4, 2))
+    with pytest.raises(TypeError, match="tol must be a real number"):
+        sinkhorn_divergence(x, y, REG, tol="1e-9")
+    with pytest.raises(TypeError, match="max_iter must be a real number"):
+        sinkhorn_points(x, y, REG, max_iter="100")
+
+
 def test_numbers_of_any_kind_still_work() -> None:
     """numpy scalars, 0-d arrays and 0-d tensors (float32 ones round reg to float32)."""
     a, b, M = random_problem()

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from theoropt.ot._arrays import SinkhornConvergenceWarning, real_number
+from theoropt.ot._arrays import SinkhornConvergenceWarning, check_non_negative, real_number
 from theoropt.ot._scaling import Monitor
 
 DEFAULT_TOL = 1e-9
@@ -96,8 +96,7 @@ def reachable_tolerance(
     floor = max(precision_floor(dtype, mass, size), mass_gap)
     if tol is None:
         return max(DEFAULT_TOL * mass, floor)
-    if not (math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
+    tol = check_non_negative("tol", tol)
     if tol < floor and warn:
         reason = f"{dtype} inputs" if floor > mass_gap else f"masses that differ by {mass_gap:.2g}"
         warnings.warn(
