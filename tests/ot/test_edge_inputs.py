@@ -103,3 +103,25 @@ def test_epsilon_scaling_ratio_is_checked_on_every_path(ratio) -> None:
     for call in calls:
         with pytest.raises(error, match="eps_scaling"):
             call()
+
+
+def test_warm_starts_for_another_number_of_problems_are_named() -> None:
+    """A 2-D ``log_u`` whose rows did not match the problems raised torch's "The expanded size
+    of the tensor (1) must match the existing size (2)"; one row per problem still works."""
+    a, b, M = random_problem()
+    plan, log = sinkhorn(a, b, M, REG, log=True, tol=1e-12)
+    two_rows = (np.stack([log["log_u"]] * 2), log["log_v"])
+    x, y = np.random.default_rng(4).normal(size=(2, 6, 2))
+    for call in (
+        lambda: sinkhorn(a, b, M, REG, warmstart=two_rows),
+        lambda: sinkhorn(a, b, np.stack([M] * 3), REG, warmstart=two_rows),
+        lambda: sinkhorn_points(x, y, REG, warmstart=two_rows),
+    ):
+        with pytest.raises(ValueError, match="warmstart log_u holds 2 problems"):
+            call()
+    one_row = (log["log_u"][None], log["log_v"][None])
+    np.testing.assert_allclose(
+        sinkhorn(a, b, M, REG, warmstart=one_row, tol=1e-12), plan, atol=1e-12
+    )
+    batch = sinkhorn(a, b, np.stack([M, M]), REG, warmstart=two_rows, tol=1e-12)
+    np.testing.assert_allclose(batch, np.stack([plan, plan]), atol=1e-12)

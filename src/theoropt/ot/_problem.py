@@ -79,6 +79,8 @@ def warm_log_u(
             tensor = tensor.T
         if tensor.shape[-1] != size:
             raise ValueError(f"warmstart {name} has {tensor.shape[-1]} entries, expected {size}")
+        if tensor.ndim == 2 and tensor.shape[0] not in (1, batch):
+            raise ValueError(f"warmstart {name} holds {tensor.shape[0]} problems, the cost {batch}")
         sides.append(tensor.detach().expand(batch, size))
     return sides[0].contiguous()
 
