@@ -125,3 +125,35 @@ def test_warm_starts_for_another_number_of_problems_are_named() -> None:
     )
     batch = sinkhorn(a, b, np.stack([M, M]), REG, warmstart=two_rows, tol=1e-12)
     np.testing.assert_allclose(batch, np.stack([plan, plan]), atol=1e-12)
+
+
+def test_a_gradient_is_never_dropped_for_a_numpy_cost() -> None:
+    """The result takes the kind of ``M`` (``x`` for clouds): with a numpy ``M`` and a tensor
+    ``a`` that requires grad, ``sinkhorn2`` returned a numpy float and the gradient was lost
+    without a word. Now an error; without grad (or under ``no_grad``) mixing still works."""
+    a, b, M = random_problem()
+    x, y = np.random.default_rng(5).normal(size=(2, 6, 2))
+    a_grad = torch.tensor(a, requires_grad=True)
+    y_grad = torch.tensor(y, requires_grad=True)
+    calls = {
+        "a requires grad but M": [
+            lambda: sinkhorn(a_grad, b, M, REG),
+            lambda: sinkhorn2(a_grad, b, M, REG),
+            lambda: sinkhorn2(a_grad, None, (x, y), REG, cost="sqeuclidean"),
+            lambda: sinkhorn_divergence(x, y, REG, a=a_grad),
+        ],
+        "y requires grad but x": [
+            lambda: sinkhorn2(None, None, (x, y_grad), REG, cost="sqeuclidean"),
+            lambda: sinkhorn_divergence(x, y_grad, REG),
+        ],
+    }
+    for words, group in calls.items():
+        for call in group:
+            with pytest.raises(ValueError, match=words.replace("M", "[Mx]")):
+                call()
+    expected = float((pot_plan(a, b, M) * M).sum())
+    assert float(sinkhorn2(torch.tensor(a), b, M, REG, tol=1e-12)) == pytest.approx(expected)
+    with torch.no_grad():
+        assert float(sinkhorn2(a_grad, b, M, REG, tol=1e-12)) == pytest.approx(expected)
+    loss = sinkhorn2(a_grad, b, torch.tensor(M), REG)  # a tensor M keeps the graph
+    assert loss.requires_grad

@@ -95,6 +95,20 @@ def to_values(tensor: torch.Tensor, numpy_out: bool) -> Any:
     return array[()] if array.ndim == 0 else array
 
 
+def check_gradient_kept(numpy_out: bool, decider: str, **inputs: Any) -> None:
+    """With a numpy ``decider`` (``M``, or ``x`` for point clouds) the result is a numpy array
+    without autograd graph, so a tensor input that requires grad would lose its gradient
+    silently: an error (POT refuses mixed numpy and torch inputs altogether)."""
+    if not numpy_out or not torch.is_grad_enabled():
+        return
+    for name, value in inputs.items():
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            raise ValueError(
+                f"{name} requires grad but {decider} is a numpy array, so the result would be a "
+                f"numpy array without gradient; pass {decider} as a torch tensor"
+            )
+
+
 def reject_grad(name: str, value: Any) -> None:
     """A hyperparameter given as a tensor that requires grad is an error: no gradient with
     respect to it is computed, and it would otherwise be dropped silently."""

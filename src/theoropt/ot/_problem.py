@@ -23,6 +23,7 @@ import torch
 from theoropt.ot._arrays import (
     ArrayLike,
     check_balanced,
+    check_gradient_kept,
     check_positive,
     histogram,
     is_empty,
@@ -144,6 +145,7 @@ def dense_problem(
     reg = check_positive("reg", reg)
     relaxation = marginal_relaxation(reg_m)
     numpy_out = is_numpy_input(M)
+    check_gradient_kept(numpy_out, "M", a=a, b=b)
     cost = to_tensor("M", M, ndim=(2, 3), keep_float32=True, allow_inf=True)
     if cost.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"M must be float32 or float64, got {cost.dtype}")

@@ -25,6 +25,7 @@ from torch.autograd.function import once_differentiable
 from theoropt.ot._arrays import (
     ArrayLike,
     check_balanced,
+    check_gradient_kept,
     check_positive,
     check_positive_int,
     histogram,
@@ -530,6 +531,7 @@ def sinkhorn_points2(
     ``value="linear"``), differentiable in ``x``, ``y``, ``a``, ``b``; never stores an
     ``n x m`` matrix, in the forward or the backward pass. Options as
     :func:`theoropt.ot.sinkhorn2`."""
+    check_gradient_kept(is_numpy_input(x), "x", y=y, a=a, b=b)
     problem = point_problem(x, y, reg, a, b, reg_m)
     result, n_iter, tol = solve_points(
         problem, tol=tol, max_iter=max_iter, batch_size=batch_size, eps_scaling=eps_scaling,
