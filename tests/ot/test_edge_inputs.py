@@ -4,12 +4,21 @@ from the returned potentials, or the same call on a plain copy of the input."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import ot
 import pytest
 import torch
 
-from theoropt.ot import EBiEOT, sinkhorn, sinkhorn2, sinkhorn_divergence, sinkhorn_points
+from theoropt.ot import (
+    EBiEOT,
+    SinkhornConvergenceWarning,
+    sinkhorn,
+    sinkhorn2,
+    sinkhorn_divergence,
+    sinkhorn_points,
+)
 
 REG = 0.1
 
@@ -157,3 +166,30 @@ def test_a_gradient_is_never_dropped_for_a_numpy_cost() -> None:
         assert float(sinkhorn2(a_grad, b, M, REG, tol=1e-12)) == pytest.approx(expected)
     loss = sinkhorn2(a_grad, b, torch.tensor(M), REG)  # a tensor M keeps the graph
     assert loss.requires_grad
+
+
+def test_costs_far_from_zero_report_the_error_of_the_plan_returned() -> None:
+    """A constant added to ``M`` leaves the balanced plan unchanged but makes the potentials
+    large: absorbing the scalings into them rounded the plan away from its marginals (8e-7 at
+    ``M + 1e9``) while the log said ``converged`` with the scaled iterate's 3e-10, and no
+    warning came. The error reported is now the returned plan's, and the warning says what
+    to do. (``M`` on a grid of 2**-10 so that ``M + 2**36`` is exact.)"""
+    a, b, M = random_problem()
+    M = np.round(M * 1024) / 1024
+    for offset in (2.0**20, 2.0**30, 2.0**36):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan, log = sinkhorn(a, b, M + offset, REG, log=True)
+        measured = max(np.abs(plan.sum(1) - a).sum(), np.abs(plan.sum(0) - b).sum())
+        assert log["marginal_err"] == pytest.approx(measured, rel=1e-3, abs=1e-15)
+        assert log["err"][-1] == log["marginal_err"]
+        assert log["converged"] == (measured <= log["tol"])
+        missed = [w for w in caught if issubclass(w.category, SinkhornConvergenceWarning)]
+        assert len(missed) == (0 if log["converged"] else 1)
+        if missed:
+            assert "subtract min(M)" in str(missed[0].message)
+    assert not log["converged"]  # at 2**36 the float64 rounding is about 1e-5
+    shifted = M + offset
+    np.testing.assert_allclose(
+        sinkhorn(a, b, shifted - shifted.min(), REG, tol=1e-12), pot_plan(a, b, M), atol=1e-11
+    )

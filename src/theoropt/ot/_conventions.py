@@ -88,17 +88,20 @@ def reachable_tolerance(
 
     A balanced problem whose masses differ by ``mass_gap`` (accepted up to 1e-6 relative) has
     a plan whose total mass misses one of them by ``mass_gap / 2`` at best and by
-    ``mass_gap`` after each Sinkhorn half-step; rounding in ``dtype`` sets the other floor.
-    An explicit ``tol`` below the floor (``0`` included: POT's way of asking for all
+    ``mass_gap`` after each Sinkhorn half-step; rounding in ``dtype`` adds to it (the error
+    measured is ``mass_gap`` plus rounding, so ``mass_gap`` alone is met only by luck). An
+    explicit ``tol`` below the floor (``0`` included: POT's way of asking for all
     ``numItermax`` iterations) gives a :class:`SinkhornPrecisionWarning` when ``warn``;
     the default is raised silently.
     """
-    floor = max(precision_floor(dtype, mass, size), mass_gap)
+    rounding = precision_floor(dtype, mass, size)
+    floor = rounding + mass_gap
     if tol is None:
         return max(DEFAULT_TOL * mass, floor)
     tol = check_non_negative("tol", tol)
     if tol < floor and warn:
-        reason = f"{dtype} inputs" if floor > mass_gap else f"masses that differ by {mass_gap:.2g}"
+        gap = f"masses that differ by {mass_gap:.2g}"
+        reason = gap if mass_gap > rounding else f"{dtype} inputs"
         warnings.warn(
             f"tol={tol:.3g} cannot be reached with {reason}; stopping at marginal error "
             f"{floor:.3g} instead",

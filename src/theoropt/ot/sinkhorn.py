@@ -329,11 +329,30 @@ def _solve(
         sns=options.sns,
         engine=unrolled_sinkhorn if unroll else log_stabilized_sinkhorn,
     )
-    warn_not_converged(
-        warn, f"sinkhorn ({method_name})", solution.err, tol, solution.n_iter,
-        "raise max_iter (numItermax) or reg",
-    )  # fmt: skip
+    if warn and not solution.err <= tol:
+        warn_not_converged(
+            warn, f"sinkhorn ({method_name})", solution.err, tol, solution.n_iter,
+            _advice(problem, tol),
+        )  # fmt: skip
     return solution, tol
+
+
+def _advice(problem: DenseProblem, tol: float) -> str:
+    """What to change when a solve missed ``tol``. Costs far from 0 relative to ``reg`` make
+    potentials so large that their rounding alone moves the marginals (``M + 1e9`` at reg 0.1:
+    about 1e-6 in float64); a balanced plan does not change when a constant leaves ``M``."""
+    advice = "raise max_iter (numItermax) or reg"
+    cost = problem.cost.detach()
+    lowest = float(cost[torch.isfinite(cost)].min())
+    mass = float(problem.a.detach().sum(-1).max())
+    rounding = torch.finfo(cost.dtype).eps * abs(lowest) / problem.reg * mass
+    if problem.balanced and rounding > tol:
+        advice = (
+            f"M starts at {lowest:.3g}, and potentials that large (over reg={problem.reg:.3g}) "
+            f"round to a marginal error of about {rounding:.1g} in {cost.dtype}: subtract "
+            f"min(M) (the plan does not change), or {advice}"
+        )
+    return advice
 
 
 def _settings(problem: DenseProblem, options: _Options, tol: float) -> Settings:
