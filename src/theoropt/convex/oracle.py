@@ -74,7 +74,7 @@ class Oracle:
             value, grad = self._autograd(x)
         elif self.jac is True:
             pair = self.fun(copy_of(x), *self.args)
-            if not isinstance(pair, tuple) or len(pair) != 2:
+            if not isinstance(pair, tuple | list) or len(pair) != 2:  # scipy indexes fg[0], fg[1]
                 raise TypeError("with jac=True, fun must return a pair (f, grad)")
             value, grad = objective_value(pair[0]), self._check_gradient(pair[1])
         else:
