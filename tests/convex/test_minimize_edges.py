@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.optimize
 
 from theoropt.convex import minimize
@@ -27,6 +28,23 @@ def test_jac_true_takes_the_pair_as_a_list_too() -> None:
     assert reference.success and ours.success
     np.testing.assert_allclose(ours.x, reference.x, atol=1e-6)
     np.testing.assert_allclose(ours.x, TARGET, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("fun", "jac", "error", "words"),
+    [
+        (lambda x: "0.5", gradient, TypeError, "fun must return a real number"),
+        (lambda x: [[1.0], [2.0, 3.0]], gradient, ValueError, "fun must return a scalar"),
+        (value, lambda x: ["1", "2", "3"], TypeError, "jac returned <U1 values"),
+        (value, lambda x: [None, None, None], TypeError, "jac returned object values"),
+        (value, lambda x: [[1.0], [2.0, 3.0], [4.0]], TypeError, "jac returned a ragged"),
+    ],
+)
+def test_non_numbers_from_fun_or_jac_name_the_callable(fun, jac, error, words) -> None:
+    """These raised numpy's "could not convert string to float" (naming neither callable),
+    and a gradient of ``None`` entries became NaN and was reported as a diverged run."""
+    with pytest.raises(error, match=words):
+        minimize(fun, np.zeros(3), jac, method="adgd")
 
 
 def test_result_fields_have_scipys_types() -> None:

@@ -114,9 +114,14 @@ class Oracle:
         else:
             if is_tensor(grad):
                 raise TypeError("x0 is a numpy array but jac returned a torch tensor")
-            grad = np.asarray(grad)
+            try:
+                grad = np.asarray(grad)
+            except ValueError:  # ragged nested sequences
+                raise TypeError("jac returned a ragged sequence, not an array like x0") from None
             if np.iscomplexobj(grad):
                 raise TypeError("jac returned complex values; only real gradients are supported")
+            if grad.dtype.kind not in "biuf":  # objects (e.g. None entries), strings
+                raise TypeError(f"jac returned {grad.dtype} values; it must return real numbers")
             grad = grad.astype(np.float64, copy=False)
         if tuple(grad.shape) != self.shape:
             raise ValueError(
