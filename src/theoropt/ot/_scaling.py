@@ -59,9 +59,26 @@ def plan_from_potentials(alpha: torch.Tensor, beta: torch.Tensor, cost_scaled: t
 
 def marginal_error(plan: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> float:
     """``max(||P 1 - a||_1, ||P^T 1 - b||_1)`` over the batch: the balanced stopping rule."""
-    row = (plan.sum(dim=-1) - a).abs().sum(-1)
-    col = (plan.sum(dim=-2) - b).abs().sum(-1)
-    return float(torch.maximum(row, col).max())
+    return marginal_change(plan.sum(dim=-1), plan.sum(dim=-2), a, b)
+
+
+def marginal_change(
+    row: torch.Tensor,
+    col: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    potentials: tuple[torch.Tensor, torch.Tensor] | None = None,
+    exponents: tuple[float, float] = (1.0, 1.0),
+) -> float:
+    """The stopping rule's error of a plan with marginals ``row = P 1``, ``col = P^T 1`` and
+    log-potentials ``potentials = (alpha, beta)``: ``max(||row - row'||_1, ||col - col'||_1)``
+    over the batch, ``row'`` being the row marginal after the next update of ``alpha`` (``a``
+    when balanced; the potentials are needed only when unbalanced), ``col'`` likewise."""
+    alpha, beta = (None, None) if potentials is None else potentials
+    row_next = _scaling(a, row, alpha, exponents[0]) * row
+    col_next = _scaling(b, col, beta, exponents[1]) * col
+    change = torch.maximum((row - row_next).abs().sum(-1), (col - col_next).abs().sum(-1))
+    return float(change.max())
 
 
 def half_step(log_weights: torch.Tensor, lse: torch.Tensor, exponent: float) -> torch.Tensor:
@@ -86,33 +103,13 @@ def _kernel(alpha, beta, cost_scaled, floor: float, forbidden: torch.Tensor | No
 
 
 def _scaling(
-    weights: torch.Tensor, product: torch.Tensor, absorbed: torch.Tensor, exponent: float
+    weights: torch.Tensor, product: torch.Tensor, absorbed: torch.Tensor | None, exponent: float
 ) -> torch.Tensor:
     """New scaling ``u`` with ``alpha + log u = log w - phi * LSE``, where the current
     ``LSE = log(K v) - alpha`` (``K v = product``): ``w / (K v)`` when balanced."""
     if exponent == 1.0:
         return weights / product
     return torch.exp(weights.log() - exponent * product.log() + (exponent - 1.0) * absorbed)
-
-
-def _marginal_change(
-    kernel: torch.Tensor,
-    u: torch.Tensor,
-    v: torch.Tensor,
-    u_next: torch.Tensor,
-    kv: torch.Tensor,
-    b: torch.Tensor,
-    beta: torch.Tensor,
-    phi_b: float,
-) -> float:
-    """The stopping rule's error of the plan ``diag(u) K diag(v)``: the L1 change of each
-    marginal under the next update (``u_next = scaling(a, K v)`` given), the largest over the
-    batch."""
-    ktu = (u[..., None, :] @ kernel)[..., 0, :]
-    v_next = _scaling(b, ktu, beta, phi_b)
-    row = ((u - u_next) * kv).abs().sum(-1)
-    col = ((v - v_next) * ktu).abs().sum(-1)
-    return float(torch.maximum(row, col).max())
 
 
 def log_stabilized_sinkhorn(
@@ -153,7 +150,9 @@ def log_stabilized_sinkhorn(
         kv = (kernel @ v[..., None])[..., 0]
         u_next = _scaling(a, kv, alpha, phi_a)
         if n_iter % check_every == 0 or n_iter >= max_iter:
-            err = _marginal_change(kernel, u, v, u_next, kv, b, beta, phi_b)
+            ktu = (u[..., None, :] @ kernel)[..., 0, :]
+            potentials = (alpha + u.log(), beta + v.log())
+            err = marginal_change(u * kv, v * ktu, a, b, potentials, exponents)
             history.append(err)
             if monitor is not None:
                 monitor(n_iter, err)
@@ -174,10 +173,6 @@ def log_stabilized_sinkhorn(
     # moves the plan when they are large (a cost far from 0: M + 1e9 missed its marginals by
     # 1e-6 where the scaled iterate was within 3e-10).
     kernel = _kernel(alpha, beta, cost_scaled, floor, forbidden)
-    ones = torch.ones_like(a)
-    kv = kernel.sum(-1)
-    err = _marginal_change(
-        kernel, ones, torch.ones_like(b), _scaling(a, kv, alpha, phi_a), kv, b, beta, phi_b
-    )
+    err = marginal_change(kernel.sum(-1), kernel.sum(-2), a, b, (alpha, beta), exponents)
     history[-1] = err
     return ScalingResult(alpha, beta, n_iter, err, err <= tol, history)
