@@ -213,3 +213,17 @@ def test_point_cloud_solves_report_the_error_of_the_lazy_plan() -> None:
     assert measured > log["tol"] and not log["converged"]
     [warning] = [w for w in caught if issubclass(w.category, SinkhornConvergenceWarning)]
     assert "pass float64 points" in str(warning.message)
+
+
+def test_a_float32_cost_that_stalls_is_advised_float64() -> None:
+    """Spread 5 at reg 0.05 (``M / reg`` up to 1000) in float32: the solve stops before
+    ``max_iter`` with the plan's error (2.1e-6) just above the float32 floor (2.0e-6), where
+    "raise max_iter or reg" was the whole advice; float64 converges."""
+    rng = np.random.default_rng(0)
+    M = ot.dist(5 * rng.random((40, 2)), 5 * rng.random((30, 2))).astype(np.float32)
+    with pytest.warns(SinkhornConvergenceWarning, match="pass M as float64"):
+        _, log = sinkhorn(None, None, M, 0.05, log=True)
+    assert log["n_iter"] < 10_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sinkhorn(None, None, M.astype(np.float64), 0.05, log=True)[1]["converged"]

@@ -340,7 +340,8 @@ def _solve(
 def _advice(problem: DenseProblem, tol: float) -> str:
     """What to change when a solve missed ``tol``. Costs far from 0 relative to ``reg`` make
     potentials so large that their rounding alone moves the marginals (``M + 1e9`` at reg 0.1:
-    about 1e-6 in float64); a balanced plan does not change when a constant leaves ``M``."""
+    about 1e-6 in float64); a balanced plan does not change when a constant leaves ``M``.
+    float32 rounding stalls solves whose potentials are merely moderate (``M / reg`` ~ 4000)."""
     advice = "raise max_iter (numItermax) or reg"
     cost = problem.cost.detach()
     lowest = float(cost[torch.isfinite(cost)].min())
@@ -352,6 +353,8 @@ def _advice(problem: DenseProblem, tol: float) -> str:
             f"round to a marginal error of about {rounding:.1g} in {cost.dtype}: subtract "
             f"min(M) (the plan does not change), or {advice}"
         )
+    if cost.dtype != torch.float64:
+        advice += f", or pass M as float64 ({cost.dtype} rounding may stall it)"
     return advice
 
 
