@@ -227,3 +227,22 @@ def test_a_float32_cost_that_stalls_is_advised_float64() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert sinkhorn(None, None, M.astype(np.float64), 0.05, log=True)[1]["converged"]
+
+
+def test_a_warm_start_carrying_a_large_constant_still_solves() -> None:
+    """``(log_u + t, log_v)`` is the same balanced warm start for any ``t``, but a large ``t``
+    made the potentials too large for their rounding (``t = 1e17``: the plan 2.8 off its
+    marginals, reported as converged; since the error is measured on the plan, reported as
+    not converged). The warm start is now shifted to a maximum of 0 first."""
+    a, b, M = random_problem()
+    _, log = sinkhorn(a, b, M, REG, log=True, tol=1e-12)
+    x, y = np.random.default_rng(6).normal(size=(2, 6, 2))
+    lazy, lazy_log = sinkhorn(None, None, (x, y), 0.5, cost="sqeuclidean", log=True, tol=1e-12)
+    for shift in (1e10, 1e17):
+        warm = (log["log_u"] + shift, log["log_v"])
+        again, again_log = sinkhorn(a, b, M, REG, log=True, tol=1e-12, warmstart=warm)
+        assert again_log["converged"]  # (log_u + 1e17 has lost log_u: a cold start)
+        np.testing.assert_allclose(again, pot_plan(a, b, M), atol=1e-12)
+        warm = (lazy_log["log_u"] + shift, lazy_log["log_v"])
+        points = sinkhorn(None, None, (x, y), 0.5, cost="sqeuclidean", tol=1e-12, warmstart=warm)
+        np.testing.assert_allclose(points.to_dense(), lazy.to_dense(), atol=1e-12)

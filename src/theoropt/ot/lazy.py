@@ -357,7 +357,14 @@ def solve_points(
     result, n_iter = annealed_potentials(
         solve_stage,
         problem.reg,
-        warm_log_u(warmstart, (a.shape[-1], b.shape[-1]), x, a.shape[0], columns=False),
+        warm_log_u(
+            warmstart,
+            (a.shape[-1], b.shape[-1]),
+            x,
+            a.shape[0],
+            columns=False,
+            balanced=problem.balanced,
+        ),
         start=spread,
         ratio=eps_scaling,
         stage_tol=max(tol, 1e-3 * mass),

@@ -323,6 +323,7 @@ def _solve(
             problem.cost,
             problem.batch,
             columns=problem.layout == "multi_b",
+            balanced=problem.balanced,
         ),
         eps_scaling=options.eps_scaling,
         monitor=verbose_monitor(verbose),
