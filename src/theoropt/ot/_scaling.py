@@ -46,6 +46,13 @@ class ScalingResult:
     converged: bool
     err_history: list[float] = field(default_factory=list)
 
+    def measured_on_plan(self, err: float, tol: float) -> ScalingResult:
+        """This result with ``err``, measured on the plan the potentials give, in place of the
+        iteration's own last measurement (rounding can make the two differ)."""
+        self.err, self.converged = err, err <= tol
+        self.err_history[-1] = err
+        return self
+
 
 def exponent_floor(dtype: torch.dtype) -> float:
     """Smallest exponent kept as is: ``exp`` of anything above it is a normal float."""
@@ -174,5 +181,4 @@ def log_stabilized_sinkhorn(
     # 1e-6 where the scaled iterate was within 3e-10).
     kernel = _kernel(alpha, beta, cost_scaled, floor, forbidden)
     err = marginal_change(kernel.sum(-1), kernel.sum(-2), a, b, (alpha, beta), exponents)
-    history[-1] = err
-    return ScalingResult(alpha, beta, n_iter, err, err <= tol, history)
+    return ScalingResult(alpha, beta, n_iter, err, err <= tol, history).measured_on_plan(err, tol)

@@ -377,9 +377,7 @@ def solve_points(
     row, col = kernel.products(torch.ones_like(a), torch.ones_like(b))
     potentials = (result.alpha, result.beta)
     exponents = scaling_exponents(problem.reg, problem.reg_m)
-    result.err = marginal_change(row, col, a, b, potentials, exponents)
-    result.converged = result.err <= tol
-    result.err_history[-1] = result.err
+    result.measured_on_plan(marginal_change(row, col, a, b, potentials, exponents), tol)
     advice = "raise max_iter or reg"
     if x.dtype != torch.float64:  # the expanded squared distance's rounding (docs/ot.md)
         advice += f", or pass float64 points ({x.dtype} rounding of the distances may stall it)"
