@@ -88,9 +88,14 @@ def to_float(value: Any) -> float:
             shape = tuple(value.shape)
             raise ValueError(f"fun must return a scalar, got a tensor of shape {shape}")
         return float(value.detach())
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nested sequences
+        raise ValueError(f"fun must return a scalar, got {value!r}") from None
     if array.size != 1:
         raise ValueError(f"fun must return a scalar, got an array of shape {array.shape}")
     if np.iscomplexobj(array):
         raise TypeError("fun returned a complex value; only real objectives are supported")
+    if array.dtype.kind not in "biuf":  # strings, objects
+        raise TypeError(f"fun must return a real number, got {value!r}")
     return float(array.reshape(()))

@@ -74,7 +74,7 @@ class Oracle:
             value, grad = self._autograd(x)
         elif self.jac is True:
             pair = self.fun(copy_of(x), *self.args)
-            if not isinstance(pair, tuple) or len(pair) != 2:
+            if not isinstance(pair, tuple | list) or len(pair) != 2:  # scipy indexes fg[0], fg[1]
                 raise TypeError("with jac=True, fun must return a pair (f, grad)")
             value, grad = objective_value(pair[0]), self._check_gradient(pair[1])
         else:
@@ -114,9 +114,14 @@ class Oracle:
         else:
             if is_tensor(grad):
                 raise TypeError("x0 is a numpy array but jac returned a torch tensor")
-            grad = np.asarray(grad)
+            try:
+                grad = np.asarray(grad)
+            except ValueError:  # ragged nested sequences
+                raise TypeError("jac returned a ragged sequence, not an array like x0") from None
             if np.iscomplexobj(grad):
                 raise TypeError("jac returned complex values; only real gradients are supported")
+            if grad.dtype.kind not in "biuf":  # objects (e.g. None entries), strings
+                raise TypeError(f"jac returned {grad.dtype} values; it must return real numbers")
             grad = grad.astype(np.float64, copy=False)
         if tuple(grad.shape) != self.shape:
             raise ValueError(

@@ -33,11 +33,11 @@ def to_tensor(
 ) -> torch.Tensor:
     """``value`` as a dense real torch tensor with ``ndim`` dimensions and finite entries.
 
-    numpy and list inputs become float64 tensors (numpy's default precision), except float32
-    numpy arrays when ``keep_float32``; a floating tensor keeps its dtype unless ``dtype`` is
-    given. ``allow_inf`` accepts ``+inf`` entries (never NaN or ``-inf``). Raises ``TypeError``
-    for sparse or complex input and ``ValueError`` for a wrong number of dimensions or
-    non-finite entries, naming ``name``.
+    numpy and list inputs (any memory layout; reversed views are copied) become float64 tensors
+    (numpy's default precision), except float32 numpy arrays when ``keep_float32``; a floating
+    tensor keeps its dtype unless ``dtype`` is given. ``allow_inf`` accepts ``+inf`` entries
+    (never NaN or ``-inf``). Raises ``TypeError`` for sparse or complex input and ``ValueError``
+    for a wrong number of dimensions or non-finite entries, naming ``name``.
     """
     if isinstance(value, torch.Tensor):
         if value.layout != torch.strided:
@@ -46,11 +46,16 @@ def to_tensor(
     else:
         if hasattr(value, "toarray") or type(value).__module__.startswith("scipy.sparse"):
             raise TypeError(f"{name} is a scipy sparse matrix; pass a dense array")
-        array = np.asarray(value)
-        if array.dtype == object:
-            raise TypeError(f"{name} could not be read as a numeric array")
+        try:
+            array = np.asarray(value)
+        except ValueError as error:  # ragged nested sequences
+            raise ValueError(f"{name} could not be read as a numeric array: {error}") from None
         if np.iscomplexobj(array):
             raise TypeError(f"{name} is complex; only real inputs are supported")
+        if array.dtype.kind not in "biuf":  # objects, strings, dates
+            raise TypeError(f"{name} could not be read as a numeric array (dtype {array.dtype})")
+        if any(stride < 0 for stride in array.strides):  # a reversed view, e.g. x[::-1]:
+            array = array.copy()  # torch cannot wrap negative strides
         if dtype is None:
             dtype = torch.float32 if keep_float32 and array.dtype == np.float32 else torch.float64
         tensor = torch.as_tensor(array, dtype=dtype)
@@ -90,6 +95,20 @@ def to_values(tensor: torch.Tensor, numpy_out: bool) -> Any:
     return array[()] if array.ndim == 0 else array
 
 
+def check_gradient_kept(numpy_out: bool, decider: str, **inputs: Any) -> None:
+    """With a numpy ``decider`` (``M``, or ``x`` for point clouds) the result is a numpy array
+    without autograd graph, so a tensor input that requires grad would lose its gradient
+    silently: an error (POT refuses mixed numpy and torch inputs altogether)."""
+    if not numpy_out or not torch.is_grad_enabled():
+        return
+    for name, value in inputs.items():
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            raise ValueError(
+                f"{name} requires grad but {decider} is a numpy array, so the result would be a "
+                f"numpy array without gradient; pass {decider} as a torch tensor"
+            )
+
+
 def reject_grad(name: str, value: Any) -> None:
     """A hyperparameter given as a tensor that requires grad is an error: no gradient with
     respect to it is computed, and it would otherwise be dropped silently."""
@@ -100,9 +119,20 @@ def reject_grad(name: str, value: Any) -> None:
         )
 
 
+def real_number(name: str, value: object) -> float:
+    """A Python, numpy or 0-d torch real number as a float; ``TypeError`` naming ``name`` for
+    anything else (strings, booleans, ``None``, sequences, complex numbers)."""
+    if isinstance(value, str | bool | np.bool_) or np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
 def _check_number(name: str, value: float, *, allow_zero: bool) -> float:
     reject_grad(name, value)
-    number = float(value)
+    number = real_number(name, value)
     if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be a finite {kind} number, got {value!r}")
@@ -110,7 +140,8 @@ def _check_number(name: str, value: float, *, allow_zero: bool) -> float:
 
 
 def _check_integer(name: str, value: int, *, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or int(value) < minimum:
+    number = real_number(name, value)
+    if not number.is_integer() or number < minimum:
         kind = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
     return int(value)

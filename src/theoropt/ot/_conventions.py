@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from theoropt.ot._arrays import SinkhornConvergenceWarning
+from theoropt.ot._arrays import SinkhornConvergenceWarning, check_non_negative, real_number
 from theoropt.ot._scaling import Monitor
 
 DEFAULT_TOL = 1e-9
@@ -47,6 +47,17 @@ def canonical_method(method: str) -> str:
     return METHOD_ALIASES[name]
 
 
+def epsilon_ratio(eps_scaling: Any) -> float | None:
+    """``eps_scaling`` as a ratio in (0, 1), or ``None`` (no epsilon scaling). A ratio of 1 or
+    more would never bring the schedule down to ``reg``."""
+    if eps_scaling is None:
+        return None
+    ratio = real_number("eps_scaling", eps_scaling)
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"eps_scaling must be a ratio in (0, 1), got {eps_scaling!r}")
+    return ratio
+
+
 def pot_alias(name: str, value: Any, alias: str, alias_value: Any, default: Any) -> Any:
     """``value`` or its POT spelling ``alias_value`` (never both), else ``default``."""
     if value is not None and alias_value is not None:
@@ -77,18 +88,20 @@ def reachable_tolerance(
 
     A balanced problem whose masses differ by ``mass_gap`` (accepted up to 1e-6 relative) has
     a plan whose total mass misses one of them by ``mass_gap / 2`` at best and by
-    ``mass_gap`` after each Sinkhorn half-step; rounding in ``dtype`` sets the other floor.
-    An explicit ``tol`` below the floor (``0`` included: POT's way of asking for all
+    ``mass_gap`` after each Sinkhorn half-step; rounding in ``dtype`` adds to it (the error
+    measured is ``mass_gap`` plus rounding, so ``mass_gap`` alone is met only by luck). An
+    explicit ``tol`` below the floor (``0`` included: POT's way of asking for all
     ``numItermax`` iterations) gives a :class:`SinkhornPrecisionWarning` when ``warn``;
     the default is raised silently.
     """
-    floor = max(precision_floor(dtype, mass, size), mass_gap)
+    rounding = precision_floor(dtype, mass, size)
+    floor = rounding + mass_gap
     if tol is None:
         return max(DEFAULT_TOL * mass, floor)
-    if not (math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
+    tol = check_non_negative("tol", tol)
     if tol < floor and warn:
-        reason = f"{dtype} inputs" if floor > mass_gap else f"masses that differ by {mass_gap:.2g}"
+        gap = f"masses that differ by {mass_gap:.2g}"
+        reason = gap if mass_gap > rounding else f"{dtype} inputs"
         warnings.warn(
             f"tol={tol:.3g} cannot be reached with {reason}; stopping at marginal error "
             f"{floor:.3g} instead",

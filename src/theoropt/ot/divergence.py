@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from theoropt.ot._arrays import ArrayLike, to_values
+from theoropt.ot._arrays import ArrayLike, check_gradient_kept, is_numpy_input, to_values
 from theoropt.ot._conventions import DEFAULT_MAX_ITER, pot_alias
 from theoropt.ot.lazy import PointProblem, point_log, point_loss, point_problem, solve_points
 
@@ -72,6 +72,7 @@ def sinkhorn_divergence(
         raise ValueError("grad='envelope' is exact for value='regularized' only")
     limit = pot_alias("max_iter", max_iter, "numIterMax", numIterMax, DEFAULT_MAX_ITER)
     requested = pot_alias("tol", tol, "stopThr", stopThr, None)
+    check_gradient_kept(is_numpy_input(x), "x", y=y, a=a, b=b)
     problems = {
         "ab": point_problem(x, y, reg, a, b, reg_m),
         "a": point_problem(x, x, reg, a, a, reg_m),

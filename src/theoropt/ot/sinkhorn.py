@@ -31,6 +31,7 @@ from theoropt.ot._conventions import (
     DEFAULT_MAX_ITER,
     EPSILON_SCALING_METHOD,
     canonical_method,
+    epsilon_ratio,
     pot_alias,
     reachable_tolerance,
     verbose_monitor,
@@ -250,8 +251,6 @@ class _Options:
         name = canonical_method(method)
         if str(method).lower() == EPSILON_SCALING_METHOD and eps_scaling is None:
             eps_scaling = DEFAULT_EPSILON_RATIO
-        if eps_scaling is not None and not 0.0 < float(eps_scaling) < 1.0:
-            raise ValueError(f"eps_scaling must be a ratio in (0, 1), got {eps_scaling!r}")
         if grad not in GRADIENTS:
             raise ValueError(f"grad must be one of {GRADIENTS}, got {grad!r}")
         if hessian not in ("dense", "sparse"):
@@ -269,7 +268,7 @@ class _Options:
             method=name,
             max_iter=check_positive_int("max_iter", limit),
             tol=None if requested is None else check_non_negative("tol", requested),
-            eps_scaling=None if eps_scaling is None else float(eps_scaling),
+            eps_scaling=epsilon_ratio(eps_scaling),
             grad=grad,
             sns=sns,
         )
@@ -324,17 +323,40 @@ def _solve(
             problem.cost,
             problem.batch,
             columns=problem.layout == "multi_b",
+            balanced=problem.balanced,
         ),
         eps_scaling=options.eps_scaling,
         monitor=verbose_monitor(verbose),
         sns=options.sns,
         engine=unrolled_sinkhorn if unroll else log_stabilized_sinkhorn,
     )
-    warn_not_converged(
-        warn, f"sinkhorn ({method_name})", solution.err, tol, solution.n_iter,
-        "raise max_iter (numItermax) or reg",
-    )  # fmt: skip
+    if warn and not solution.err <= tol:
+        warn_not_converged(
+            warn, f"sinkhorn ({method_name})", solution.err, tol, solution.n_iter,
+            _advice(problem, tol),
+        )  # fmt: skip
     return solution, tol
+
+
+def _advice(problem: DenseProblem, tol: float) -> str:
+    """What to change when a solve missed ``tol``. Costs far from 0 relative to ``reg`` make
+    potentials so large that their rounding alone moves the marginals (``M + 1e9`` at reg 0.1:
+    about 1e-6 in float64); a balanced plan does not change when a constant leaves ``M``.
+    float32 rounding stalls solves whose potentials are merely moderate (``M / reg`` ~ 4000)."""
+    advice = "raise max_iter (numItermax) or reg"
+    cost = problem.cost.detach()
+    lowest = float(cost[torch.isfinite(cost)].min())
+    mass = float(problem.a.detach().sum(-1).max())
+    rounding = torch.finfo(cost.dtype).eps * abs(lowest) / problem.reg * mass
+    if problem.balanced and rounding > tol:
+        advice = (
+            f"M starts at {lowest:.3g}, and potentials that large (over reg={problem.reg:.3g}) "
+            f"round to a marginal error of about {rounding:.1g} in {cost.dtype}: subtract "
+            f"min(M) (the plan does not change), or {advice}"
+        )
+    if cost.dtype != torch.float64:
+        advice += f", or pass M as float64 ({cost.dtype} rounding may stall it)"
+    return advice
 
 
 def _settings(problem: DenseProblem, options: _Options, tol: float) -> Settings:
