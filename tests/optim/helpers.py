@@ -73,3 +73,31 @@ def resume_matches_unbroken(
     for a, b in zip(model.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(a, b)
     assert optimizer.temperatures() == optimizer_resumed.temperatures()
+
+
+def train_eager_and_compiled(
+    models: list[nn.Module],
+    optimizers: list[torch.optim.Optimizer],
+    compiled_step: Callable[[int], Callable[[], object]],
+    steps: int = 14,
+    after_step: Callable[[], object] = lambda: None,
+) -> list[int]:
+    """Train two copies of a :func:`tiny_model` on the same batches: the first optimizer steps
+    eagerly, the second by ``compiled_step(step)`` (its one-off schedule fit eagerly);
+    ``after_step`` runs after each step (e.g. schedulers). Returns dynamo's count of unique
+    graphs after each step."""
+    group = optimizers[1].param_groups[0]
+    graphs = []
+    for step in range(steps):
+        for model, optimizer in zip(models, optimizers, strict=True):
+            optimizer.zero_grad()
+            x = torch.randn(8, 6, generator=torch.Generator().manual_seed(step))
+            nn.functional.mse_loss(model(x), torch.zeros(8, 3)).backward()
+        optimizers[0].step()
+        if optimizers[1]._fits_schedule_now(group):  # the one-off schedule fit runs eagerly
+            optimizers[1].step()
+        else:
+            compiled_step(step)()
+        after_step()
+        graphs.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    return graphs

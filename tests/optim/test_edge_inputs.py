@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from torch.nn import Parameter
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from tests.optim.helpers import tiny_model
+from tests.optim.helpers import tiny_model, train_eager_and_compiled
 from tests.optim.torch_contract_cases import OPTIMIZERS, REQUIRED, SOFT
 from theoropt.optim import Muon, SoftMuon, SoftSignum, split_params
 
@@ -148,21 +147,14 @@ def test_compiled_step_with_edge_settings_has_no_graph_break_and_matches_eager(m
     optimizers = [make(m) for m in models]
     compiled = torch.compile(optimizers[1].step, backend="eager", fullgraph=True)
     schedulers = [CosineAnnealingLR(o, T_max=14) for o in optimizers]
-    group = optimizers[1].param_groups[0]
-    graphs = []
-    for step in range(14):
-        for model, optimizer in zip(models, optimizers, strict=True):
-            optimizer.zero_grad()
-            x = torch.randn(8, 6, generator=torch.Generator().manual_seed(step))
-            nn.functional.mse_loss(model(x), torch.zeros(8, 3)).backward()
-        optimizers[0].step()
-        if optimizers[1]._fits_schedule_now(group):  # the one-off schedule fit runs eagerly
-            optimizers[1].step()
-        else:
-            compiled()
+
+    def step_schedulers() -> None:
         for scheduler in schedulers:
             scheduler.step()
-        graphs.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+
+    graphs = train_eager_and_compiled(
+        models, optimizers, lambda step: compiled, 14, step_schedulers
+    )
     assert graphs[-1] == graphs[7]  # no recompilation as the lr (or temperature) changes
     lrs = [g["lr"] for g in optimizers[1].param_groups]
     assert all(isinstance(lr, torch.Tensor) and lr < 1e-3 for lr in lrs)  # filled in place

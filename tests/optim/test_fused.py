@@ -14,9 +14,8 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
-from tests.optim.helpers import tiny_model, train
+from tests.optim.helpers import tiny_model, train, train_eager_and_compiled
 from tests.optim.test_torch_contract import _model_params, compare_implementations
 from theoropt.optim import Muon, Signum, SoftMuon, SoftSignum, fused, split_params
 
@@ -197,21 +196,12 @@ def test_compiled_step_has_no_graph_break_and_matches_eager(make, whole_transiti
     optimizers = [make(m) for m in models]
     whole = torch.compile(optimizers[1].step, backend="eager", fullgraph=True)
     broken = torch.compile(optimizers[1].step, backend="eager")
-    group = optimizers[1].param_groups[0]
-    graphs = []
-    for step in range(14):
-        for model, optimizer in zip(models, optimizers, strict=True):
-            optimizer.zero_grad()
-            x = torch.randn(8, 6, generator=torch.Generator().manual_seed(step))
-            nn.functional.mse_loss(model(x), torch.zeros(8, 3)).backward()
-        optimizers[0].step()
-        if optimizers[1]._fits_schedule_now(group):
-            optimizers[1].step()
-        elif whole_transition or step < SOFT["total_steps"] * SOFT["sign_fraction"]:
-            whole()
-        else:
-            broken()
-        graphs.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    sign_steps = SOFT["total_steps"] * SOFT["sign_fraction"]
+
+    def compiled_step(step: int):
+        return whole if whole_transition or step < sign_steps else broken
+
+    graphs = train_eager_and_compiled(models, optimizers, compiled_step)
     for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
     if whole_transition:  # no recompilation per step: the temperature is looked up in a tensor
