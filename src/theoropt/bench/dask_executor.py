@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from multiprocessing import forkserver, resource_tracker
 
 import dask
+from dask.typing import Key
 from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin, as_completed
 from distributed.scheduler import KilledWorker
 from distributed.utils import get_mp_context
@@ -81,7 +82,7 @@ class DaskExecutor:
         self._client = client
         self.runs_at_once = runs_at_once
         self._timeout = timeout
-        self._pending: dict[str, tuple[Future, RunSpec]] = {}
+        self._pending: dict[Key, tuple[Future, RunSpec]] = {}
         self._completed = as_completed(loop=client.loop)
         self._last_check = time.monotonic()
 

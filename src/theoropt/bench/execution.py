@@ -18,6 +18,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -26,7 +27,10 @@ from theoropt.bench.environment import library_versions
 from theoropt.bench.experiment import Experiment, RunResult, RunSpec
 from theoropt.errors import ExperimentError
 
-_STARTED: dict[str, float] = {}
+if TYPE_CHECKING:
+    from dask.typing import Key
+
+_STARTED: dict[Key, float] = {}
 """Dask task key -> ``time.monotonic()`` at its start, for the runs executing in this worker."""
 
 
@@ -95,7 +99,7 @@ def execute_run(experiment: Experiment, spec: RunSpec) -> Outcome:
         del _STARTED[task]
 
 
-def running_for() -> dict[str, float]:
+def running_for() -> dict[Key, float]:
     """Seconds each run executing in this worker has been running, by Dask task key."""
     now = time.monotonic()
     return {key: now - started for key, started in list(_STARTED.items())}

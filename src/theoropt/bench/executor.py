@@ -18,8 +18,9 @@ from theoropt.bench.experiment import Experiment, RunSpec
 class Executor(Protocol):
     """Runs submitted specs and returns their outcomes in the order they finish."""
 
-    runs_at_once: int | None
-    """How many runs execute at the same time on this machine (``None``: not on this one)."""
+    @property
+    def runs_at_once(self) -> int | None:
+        """How many runs execute at the same time on this machine (``None``: not on this one)."""
 
     def submit(self, experiment: Experiment, spec: RunSpec) -> None:
         """Queue ``spec``; it runs as soon as the executor has room."""

@@ -47,9 +47,9 @@ def own_output_folder(folder: Path, command: Sequence[str]) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = os.pread(handle, 1 << 16, 0).decode(errors="replace")
+            holder = os.pread(handle, 1 << 16, 0).decode(errors="replace")
             raise ExperimentError(
-                f"output folder {folder} is in use by another theoropt run ({_describe(owner)}); "
+                f"output folder {folder} is in use by another theoropt run ({_describe(holder)}); "
                 "wait for it to finish or stop it, or choose another --out"
             ) from None
         owner = {

@@ -116,7 +116,7 @@ def run_experiment(
         raise ExperimentError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
     if seeds < 1:
         raise ExperimentError(f"seeds must be at least 1, got {seeds}")
-    executor = executor or InProcessExecutor()
+    in_use: Executor = executor or InProcessExecutor()
     summary = RunSummary()
     done = store.load(experiment.name, mode)
     summary.skipped = len(done)
@@ -132,18 +132,18 @@ def run_experiment(
             seen.update(spec.key for spec in new)
             selected = [spec for spec in new if not only or only.matches(spec)]
             summary.left_out += len(new) - len(selected)
-            warned = warned or _warn_if_oversubscribed(executor, selected)
+            warned = warned or _warn_if_oversubscribed(in_use, selected)
             for spec in selected:
-                executor.submit(experiment, spec)
+                in_use.submit(experiment, spec)
             bar.submitted(len(selected))
-            if not executor.in_flight():
+            if not in_use.in_flight():
                 return summary
             while True:
-                for outcome in executor.next_outcomes():
+                for outcome in in_use.next_outcomes():
                     _record(outcome, store, done, summary)
                     bar.finished(outcome)
-                at_once = executor.runs_at_once
-                if at_once is None or executor.in_flight() <= at_once:
+                at_once = in_use.runs_at_once
+                if at_once is None or in_use.in_flight() <= at_once:
                     break  # nothing queued beyond what runs now: ask the plan for more
     finally:
         bar.close()

@@ -17,20 +17,16 @@ import torch
 Array: TypeAlias = "np.ndarray | torch.Tensor"
 
 
-def is_tensor(x: Any) -> bool:
-    """True for a torch tensor."""
-    return isinstance(x, torch.Tensor)
-
-
 def as_iterate(x0: Any) -> Array:
     """A private copy of the starting point as a float64 numpy array or a floating torch tensor.
 
     Raises ``TypeError`` for sparse, complex, boolean or non-numeric input and ``ValueError``
     for an empty or non-finite starting point.
     """
+    x: Array
     if sp.issparse(x0):
         raise TypeError("x0 is a sparse matrix; pass a dense numpy array or torch tensor")
-    if is_tensor(x0):
+    if isinstance(x0, torch.Tensor):
         if x0.is_complex():
             raise TypeError(f"x0 has complex dtype {x0.dtype}; only real inputs are supported")
         if x0.dtype == torch.bool:
@@ -47,7 +43,7 @@ def as_iterate(x0: Any) -> Array:
             raise TypeError(f"x0 has dtype {array.dtype}; pass real numbers")
         x = np.array(array, dtype=np.float64)
         finite = bool(np.isfinite(x).all())
-    size = x.numel() if is_tensor(x) else x.size
+    size = x.numel() if isinstance(x, torch.Tensor) else x.size
     if x.ndim == 0 or size == 0:
         raise ValueError(f"x0 must be a non-empty array with at least one dimension, got {x!r}")
     if not finite:
@@ -57,33 +53,33 @@ def as_iterate(x0: Any) -> Array:
 
 def copy_of(x: Array) -> Array:
     """A copy of an iterate (what user callables receive, so that they cannot modify it)."""
-    return x.clone() if is_tensor(x) else x.copy()
+    return x.clone() if isinstance(x, torch.Tensor) else x.copy()
 
 
 def inner(a: Array, b: Array) -> float:
     """Euclidean inner product of two arrays of the same shape, as a Python float."""
-    if is_tensor(a):
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         return float(torch.vdot(a.reshape(-1), b.reshape(-1)))
     return float(np.vdot(a, b))
 
 
 def norm(a: Array) -> float:
     """Euclidean norm of an array (all entries), as a Python float."""
-    if is_tensor(a):
+    if isinstance(a, torch.Tensor):
         return float(torch.linalg.vector_norm(a))
     return float(np.linalg.norm(a.reshape(-1)))
 
 
 def all_finite(a: Array) -> bool:
     """True when every entry is finite."""
-    if is_tensor(a):
+    if isinstance(a, torch.Tensor):
         return bool(torch.isfinite(a).all())
     return bool(np.isfinite(a).all())
 
 
 def to_float(value: Any) -> float:
     """A scalar objective value (Python, numpy or one-element tensor) as a Python float."""
-    if is_tensor(value):
+    if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             shape = tuple(value.shape)
             raise ValueError(f"fun must return a scalar, got a tensor of shape {shape}")

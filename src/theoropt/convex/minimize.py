@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.optimize import OptimizeResult
 
-from theoropt.convex.arrays import Array, as_iterate, copy_of, is_tensor, norm
+from theoropt.convex.arrays import Array, as_iterate, copy_of, norm
 from theoropt.convex.methods import METHODS, Iterate, Method
 from theoropt.convex.oracle import NumericalBreakdown, Oracle, UnboundedObjective
 from theoropt.convex.validation import non_negative, positive_int
@@ -101,7 +101,7 @@ class _Recorder:
 
 
 def _synchronizer(x: Array) -> Callable[[], None]:
-    if is_tensor(x) and x.device.type == "cuda":
+    if isinstance(x, torch.Tensor) and x.device.type == "cuda":
         return lambda: torch.cuda.synchronize(x.device)
     return lambda: None
 
@@ -238,7 +238,7 @@ def _unbounded_scale(x: Array) -> float:
     """``sqrt`` of the largest float of ``x``'s dtype (1.3e154 in float64): a run that breaks
     down after f fell below minus this is taken as f -> -inf (squares of such numbers overflow,
     so the solver cannot go on; no sensible minimum lies there)."""
-    largest = torch.finfo(x.dtype).max if is_tensor(x) else np.finfo(np.float64).max
+    largest = torch.finfo(x.dtype).max if isinstance(x, torch.Tensor) else np.finfo(np.float64).max
     return math.sqrt(largest)
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
-from theoropt.convex.arrays import Array, all_finite, copy_of, is_tensor, to_float
+from theoropt.convex.arrays import Array, all_finite, copy_of, to_float
 
 
 class NumericalBreakdown(ArithmeticError):
@@ -50,7 +50,7 @@ class Oracle:
             raise TypeError(
                 f"jac must be a callable, True (fun returns (f, grad)) or None, got {jac!r}"
             )
-        if jac is None and not is_tensor(x0):
+        if jac is None and not isinstance(x0, torch.Tensor):
             raise ValueError(
                 "jac is required for numpy inputs: pass a gradient function, jac=True when fun "
                 "returns (f, grad), or pass x0 as a torch tensor to use autograd"
@@ -59,7 +59,7 @@ class Oracle:
         self.jac = jac
         self.args = args
         self.shape = tuple(x0.shape)
-        self.tensor = is_tensor(x0)
+        self.tensor = isinstance(x0, torch.Tensor)
         self.dtype = x0.dtype
         self.device = x0.device if self.tensor else None
         self.nfev = 0
@@ -87,10 +87,11 @@ class Oracle:
         return value, grad
 
     def _autograd(self, x: Array) -> tuple[float, Array]:
-        leaf = copy_of(x.detach()).requires_grad_(True)
+        assert isinstance(x, torch.Tensor), "jac=None is refused for numpy x0 at construction"
+        leaf = x.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             value = self.fun(leaf, *self.args)
-            if not is_tensor(value) or value.numel() != 1:
+            if not isinstance(value, torch.Tensor) or value.numel() != 1:
                 raise TypeError("without jac, fun must return a one-element torch tensor")
             if not value.requires_grad:
                 raise ValueError(
@@ -103,16 +104,16 @@ class Oracle:
         if grad is None:
             raise TypeError("jac returned None; it must return the gradient, an array like x0")
         if self.tensor:
-            if not is_tensor(grad):
+            if not isinstance(grad, torch.Tensor):
                 raise TypeError(
                     f"x0 is a torch tensor but jac returned {type(grad).__name__}; "
                     "return a tensor on the same device"
                 )
             if grad.is_complex():
                 raise TypeError("jac returned a complex tensor; only real gradients are supported")
-            grad = grad.detach().to(dtype=self.dtype, device=self.device)
+            grad = grad.detach().to(dtype=cast(torch.dtype, self.dtype), device=self.device)
         else:
-            if is_tensor(grad):
+            if isinstance(grad, torch.Tensor):
                 raise TypeError("x0 is a numpy array but jac returned a torch tensor")
             try:
                 grad = np.asarray(grad)

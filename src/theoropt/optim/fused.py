@@ -34,7 +34,8 @@ import contextlib
 import functools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -114,7 +115,10 @@ def _sign_descent(
         p.copy_((p * decay if decayed else p) - (u + (d - d)) * lr)
 
 
-_COMPILE_OPTIONS = {"cpp.enable_floating_point_contract_flag": "fast", "size_asserts": False}
+_COMPILE_OPTIONS: dict[str, str | int | bool | Callable[..., Any]] = {
+    "cpp.enable_floating_point_contract_flag": "fast",
+    "size_asserts": False,
+}
 """Let the C++ compiler contract ``a * b + c`` into fused multiply-adds, and leave out
 inductor's checks of every input's sizes and strides on each call: with ``dynamic=False`` the
 guards of ``torch.compile`` check them already (tested: a gradient with new strides gets a

@@ -140,6 +140,8 @@ def check_params(params: Iterable[Tensor], optimizer: str) -> None:
 def check_grad(p: Tensor, optimizer: str) -> Tensor:
     """The dense, real gradient of ``p`` (errors for sparse and complex gradients)."""
     grad = p.grad
+    if grad is None:
+        raise ValueError(f"{optimizer}: a parameter without a gradient reached the update")
     if grad.is_sparse:
         raise RuntimeError(f"{optimizer} does not support sparse gradients")
     if torch.is_complex(grad):

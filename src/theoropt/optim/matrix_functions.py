@@ -127,7 +127,7 @@ def ns_schedule(spec: Any) -> NewtonSchulzSchedule:
                 raise ValueError(message)
             if not math.isfinite(value):
                 raise ValueError(message)
-    return NewtonSchulzSchedule(tuple(tuple(float(v) for v in t) for t in triples))
+    return NewtonSchulzSchedule(tuple((float(a), float(b), float(c)) for a, b, c in triples))
 
 
 def _check_matrices(G: Tensor, name: str) -> None:

@@ -52,7 +52,7 @@ def negated(tensors: list[Tensor], foreach: bool) -> list[Tensor]:
     return [torch.neg(t) for t in tensors]
 
 
-def scaled(tensors: list[Tensor], scalar: float, foreach: bool) -> list[Tensor]:
+def scaled(tensors: list[Tensor], scalar: float | Tensor, foreach: bool) -> list[Tensor]:
     """New tensors ``scalar * t``."""
     if foreach:
         return list(torch._foreach_mul(tensors, scalar))

@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from importlib import import_module
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -366,7 +366,7 @@ class _PolarDescent(TemperatureScheduled):
         """Singular values of the raw gradients of the group's matrices (exact SVD, float64)."""
         stacked = group["stacked"]
         matrices = self._matrices(group, [p for p in group["params"] if p.grad is not None])
-        grads = [gathered(p.grad).double() for p in matrices if p.numel() > 0]
+        grads = [gathered(cast(Tensor, p.grad)).double() for p in matrices if p.numel() > 0]
         if not all(torch.isfinite(g).all() for g in grads):
             raise ValueError(
                 "non-finite values (NaN or inf) in the gradients the temperature schedule is "
@@ -415,7 +415,7 @@ class _PolarDescent(TemperatureScheduled):
         lr = as_float(group["lr"])
         if group["weight_decay"] != 0:
             mt.mul_(params, 1.0 - lr * group["weight_decay"], foreach)
-        grads = [p.grad for p in params]
+        grads = [cast(Tensor, p.grad) for p in params]
         if group["maximize"]:
             grads = mt.negated(grads, foreach)
         beta, variant = group["momentum"], get_polar_variant(group["variant"])

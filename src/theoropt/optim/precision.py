@@ -98,9 +98,9 @@ def cpu_has_native_bfloat16() -> bool | None:
     Uses torch's own ``cpuinfo`` probes (x86 only); ``None`` when they are unavailable.
     """
     names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    probes = [getattr(torch.cpu, name, None) for name in names]
-    if any(probe is None for probe in probes):
+    if not all(hasattr(torch.cpu, name) for name in names):
         return None
+    probes = [getattr(torch.cpu, name) for name in names]
     if torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "NO AVX"):
         return None  # not an x86 CPU with vector extensions: the probes say nothing
     return any(bool(probe()) for probe in probes)

@@ -75,7 +75,7 @@ def as_matrices(t: Tensor, stacked: bool) -> Tensor:
 
 def _local_batched(tensors: Sequence[Tensor], stacked: bool, fn: MatrixFunction) -> list[Tensor]:
     """Updates of plain tensors, equal matrix shapes stacked into one call of ``fn``."""
-    by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
+    by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
     views = [as_matrices(t, stacked) for t in tensors]
     for i, view in enumerate(views):
         by_shape[tuple(view.shape[1:])].append(i)
@@ -234,6 +234,7 @@ def matrix_updates(
         full = [gathered(tensors[i]) for i in other]
         for i, u in zip(other, _local_batched(full, stacked, fn), strict=True):
             t = tensors[i]
+            assert isinstance(t, DTensor)
             spread = distribute_tensor(u, t.device_mesh, t.placements, src_data_rank=None)
             updates[i] = spread.to_local()
     return updates

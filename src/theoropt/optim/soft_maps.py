@@ -39,7 +39,7 @@ class SoftMap(ABC):
     offset: float = 0.0
 
     @abstractmethod
-    def prefactor(self, scale: float) -> float:
+    def prefactor(self, scale: float | Tensor) -> float | Tensor:
         """The factor the input is multiplied by before :meth:`finish_`."""
 
     @abstractmethod
@@ -51,7 +51,7 @@ class SoftMap(ABC):
         """``phi^-1(y)`` for ``y`` in (-1, 1)."""
 
     def applied(
-        self, tensors: list[Tensor], scale: float, foreach: bool, *, affine: bool = True
+        self, tensors: list[Tensor], scale: float | Tensor, foreach: bool, *, affine: bool = True
     ) -> list[Tensor]:
         """New tensors ``phi(scale * t)`` (only the core if not ``affine``)."""
         out = mt.scaled(tensors, self.prefactor(scale), foreach)
@@ -82,7 +82,7 @@ class SoftMap(ABC):
         """``phi(z)`` of one tensor in plain tensor operations (compiled by the fused path)."""
         return self.applied([z], 1.0, foreach=False)[0]
 
-    def __call__(self, z: Tensor, scale: float = 1.0) -> Tensor:
+    def __call__(self, z: Tensor, scale: float | Tensor = 1.0) -> Tensor:
         """``phi(scale * z)`` of one tensor."""
         return self.for_dtypes([z.dtype]).applied([z], scale, foreach=False)[0]
 
@@ -138,7 +138,7 @@ class TanhMap(SoftMap):
     gain = 2.0
     offset = -1.0
 
-    def prefactor(self, scale: float) -> float:
+    def prefactor(self, scale: float | Tensor) -> float | Tensor:
         return 2.0 * scale
 
     def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
@@ -168,7 +168,7 @@ class DirectTanhMap(TanhMap):
     gain = 1.0
     offset = 0.0
 
-    def prefactor(self, scale: float) -> float:
+    def prefactor(self, scale: float | Tensor) -> float | Tensor:
         return scale
 
     def finish_(self, tensors: list[Tensor], foreach: bool) -> None:
@@ -197,7 +197,7 @@ class AlgebraicMap(SoftMap):
 
     name = "algebraic"
 
-    def prefactor(self, scale: float) -> float:
+    def prefactor(self, scale: float | Tensor) -> float | Tensor:
         return scale
 
     def finish_(self, tensors: list[Tensor], foreach: bool) -> None:

@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -97,7 +98,7 @@ def _save(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, step
 
 def _load(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
     model_state, optim_state = get_state_dict(model, optimizer)
-    state = {"model": model_state, "optim": optim_state, "step": 0}
+    state: dict[str, Any] = {"model": model_state, "optim": optim_state, "step": 0}
     dcp.load(state, checkpoint_id=folder)
     set_state_dict(
         model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"]

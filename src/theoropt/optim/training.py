@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from theoropt.optim.muon import Muon, SoftMuon
 from theoropt.optim.param_split import split_params
 from theoropt.optim.sign import Signum, SoftSignum
 
+OptimizerFactory = Callable[[nn.Module, float, int, float, float], Optimizer]
+"""``make(model, lr, steps, adamw_lr, sign_fraction)``: a method's optimizer for a model."""
+
 
 @dataclass(frozen=True)
 class Method:
@@ -35,7 +39,7 @@ class Method:
     """
 
     label: str
-    make: Callable[[nn.Module, float, int, float, float], Optimizer]
+    make: OptimizerFactory
     hard: str | None = None
     variant: str = ""
 
@@ -44,15 +48,15 @@ class Method:
         return self.hard is not None
 
 
-def _muon(variant: str, **options) -> Callable[[nn.Module, float, int, float, float], Optimizer]:
-    def make(model: nn.Module, lr: float, steps: int, adamw_lr: float, fraction: float):
+def _muon(variant: str, **options: Any) -> OptimizerFactory:
+    def make(model: nn.Module, lr: float, steps: int, adamw_lr: float, fraction: float) -> Muon:
         return Muon(split_params(model), lr=lr, adamw_lr=adamw_lr, variant=variant, **options)
 
     return make
 
 
-def _softmuon(variant: str) -> Callable[[nn.Module, float, int, float, float], Optimizer]:
-    def make(model: nn.Module, lr: float, steps: int, adamw_lr: float, fraction: float):
+def _softmuon(variant: str) -> OptimizerFactory:
+    def make(model: nn.Module, lr: float, steps: int, adamw_lr: float, fraction: float) -> SoftMuon:
         return SoftMuon(
             split_params(model),
             lr=lr,
@@ -185,7 +189,9 @@ def make_optimizer(
     return ALL_METHODS[method].make(model, lr, steps, adamw_lr, sign_fraction)
 
 
-def warmup_cosine(steps: int, warmup_fraction: float, final_fraction: float):
+def warmup_cosine(
+    steps: int, warmup_fraction: float, final_fraction: float
+) -> Callable[[int], float]:
     """LR multiplier: linear warm-up, then cosine decay to ``final_fraction``."""
     warmup = max(1, round(warmup_fraction * steps))
 
@@ -207,7 +213,7 @@ def _windows(
     return chunk[:, :-1], chunk[:, 1:]
 
 
-def _autocast(precision: str, device: torch.device):
+def _autocast(precision: str, device: torch.device) -> AbstractContextManager[Any]:
     """The forward passes' precision: float32, or bfloat16 autocast (float32 parameters)."""
     if precision == "bfloat16-autocast":
         return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -119,13 +119,13 @@ def reject_grad(name: str, value: Any) -> None:
         )
 
 
-def real_number(name: str, value: object) -> float:
+def real_number(name: str, value: Any) -> float:
     """A Python, numpy or 0-d torch real number as a float; ``TypeError`` naming ``name`` for
     anything else (strings, booleans, ``None``, sequences, complex numbers)."""
     if isinstance(value, str | bool | np.bool_) or np.ndim(value) != 0:
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
 

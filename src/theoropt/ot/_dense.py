@@ -96,7 +96,9 @@ def solve_dense(
         a, b, cost = a.detach(), b.detach(), cost.detach()
     mass = float(a.detach().sum(-1).max())
 
-    def solve_stage(stage_reg: float, stage_init, stage_tol: float) -> ScalingResult:
+    def solve_stage(
+        stage_reg: float, stage_init: torch.Tensor | None, stage_tol: float
+    ) -> ScalingResult:
         exponents = scaling_exponents(stage_reg, problem.reg_m)
         scaled = problem.cost_scaled if stage_reg == problem.reg else problem.cost / stage_reg
         return engine(

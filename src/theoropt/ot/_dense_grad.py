@@ -7,6 +7,7 @@ backward passes do extra work, so memory does not depend on the number of iterat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -30,7 +31,9 @@ class Settings:
     tol: float
 
 
-def _plan(alpha, beta, cost: torch.Tensor, settings: Settings) -> torch.Tensor:
+def _plan(
+    alpha: torch.Tensor, beta: torch.Tensor, cost: torch.Tensor, settings: Settings
+) -> torch.Tensor:
     """The plan; ``+inf`` costs give exactly 0 (``exp(-inf)``)."""
     return plan_from_potentials(alpha, beta, cost / settings.reg)
 
@@ -48,7 +51,15 @@ class ImplicitPlan(torch.autograd.Function):
     """``P(a, b, C)`` from solved potentials; backward solves the adjoint system once."""
 
     @staticmethod
-    def forward(ctx, a, b, cost, alpha, beta, settings: Settings):
+    def forward(
+        ctx: Any,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        cost: torch.Tensor,
+        alpha: torch.Tensor,
+        beta: torch.Tensor,
+        settings: Settings,
+    ) -> torch.Tensor:
         plan = _plan(alpha, beta, cost, settings)
         ctx.save_for_backward(a, b, cost, plan)
         ctx.settings = settings
@@ -56,13 +67,13 @@ class ImplicitPlan(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_plan):
+    def backward(ctx: Any, grad_plan: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         a, b, cost, plan = ctx.saved_tensors
         settings: Settings = ctx.settings
         weighted = _masked(plan * grad_plan, settings)
         row, col = plan.sum(-1), plan.sum(-2)
 
-        def plan_products(xa, xb):
+        def plan_products(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return (plan @ xb[..., None])[..., 0], (xa[..., None, :] @ plan)[..., 0, :]
 
         product = hessian_product(plan_products, row, col, settings.reg, settings.reg_m)
@@ -90,7 +101,15 @@ class EnvelopeValue(torch.autograd.Function):
     gradient is exact at the optimum without any linear solve (envelope theorem)."""
 
     @staticmethod
-    def forward(ctx, a, b, cost, alpha, beta, settings: Settings):
+    def forward(
+        ctx: Any,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        cost: torch.Tensor,
+        alpha: torch.Tensor,
+        beta: torch.Tensor,
+        settings: Settings,
+    ) -> torch.Tensor:
         plan = _plan(alpha, beta, cost, settings)
         row, col = plan.sum(-1), plan.sum(-2)
         ctx.save_for_backward(a, b, cost, alpha, beta, row, col, plan)
@@ -99,7 +118,7 @@ class EnvelopeValue(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_value):
+    def backward(ctx: Any, grad_value: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         a, b, cost, alpha, beta, row, col, plan = ctx.saved_tensors
         settings: Settings = ctx.settings
         scale = grad_value[:, None]

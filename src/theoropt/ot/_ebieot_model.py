@@ -160,7 +160,9 @@ def c_transform(
     return -potential.eps * torch.logsumexp(log_partition(potential, log_v, drift).flatten(1), 1)
 
 
-def cost_value(log_v: torch.Tensor, drift: torch.Tensor, y: torch.Tensor, eps: float):
+def cost_value(
+    log_v: torch.Tensor, drift: torch.Tensor, y: torch.Tensor, eps: float
+) -> torch.Tensor:
     """``c(x_i, y_i) = -eps LSE_m (log v_m(x_i) + <b_m(x_i), y_i> / eps)``: (batch,)."""
     return -eps * torch.logsumexp(log_v + (drift @ y[:, :, None])[..., 0] / eps, dim=1)
 

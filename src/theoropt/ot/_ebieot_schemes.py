@@ -153,16 +153,23 @@ class Scheme:
 
 
 # --------------------------------------------------------------------------------- paper
+Loss = Callable[[], torch.Tensor]
+UpdateStep = Callable[[Loss, Loss | None], tuple[torch.Tensor, torch.Tensor | None]]
+"""One training step given the unpaired and (with pairs) the paired loss; returns both."""
+
+
 def joint_update(
     potential: nn.Module, cost: nn.Module, lr_potential: float, lr_cost: float
-) -> Callable[[Callable[[], torch.Tensor], Callable[[], torch.Tensor] | None], tuple]:
+) -> UpdateStep:
     """The authors' notebooks: one backward of ``unpaired + paired``, then an Adam step of the
     cost (its own lr) and one of the potential; each optimizer holds only its own module."""
     potential_opt = torch.optim.Adam(potential.parameters(), lr=lr_potential)
     cost_params = list(cost.parameters())
     cost_opt = torch.optim.Adam(cost_params, lr=lr_cost) if cost_params else None
 
-    def step(unpaired_loss, paired_loss):
+    def step(
+        unpaired_loss: Loss, paired_loss: Loss | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         unpaired = unpaired_loss()
         paired = paired_loss() if paired_loss is not None else None
         total = unpaired if paired is None else unpaired + paired
@@ -180,7 +187,7 @@ def joint_update(
 
 def alternating_update(
     potential: nn.Module, cost: nn.Module, lr_potential: float, lr_cost: float
-) -> Callable[[Callable[[], torch.Tensor], Callable[[], torch.Tensor] | None], tuple]:
+) -> UpdateStep:
     """The authors' ``scripts/train.py``: an Adam step of the unpaired loss on all parameters
     (potential and cost, ``lr_potential``), then a separate Adam (own state, ``lr_cost``) on the
     paired loss, evaluated after the first step; the paired loss reaches only the cost."""
@@ -188,7 +195,9 @@ def alternating_update(
     unpaired_opt = torch.optim.Adam(params, lr=lr_potential)
     paired_opt = torch.optim.Adam(params, lr=lr_cost)
 
-    def step(unpaired_loss, paired_loss):
+    def step(
+        unpaired_loss: Loss, paired_loss: Loss | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         unpaired_opt.zero_grad(set_to_none=True)
         unpaired = unpaired_loss()
         unpaired.backward()
@@ -233,7 +242,13 @@ class PaperScheme(Scheme):
 
     defaults = PAPER_DEFAULTS
 
-    def __init__(self, name: str, update: Callable, centres: Callable, dtype: torch.dtype):
+    def __init__(
+        self,
+        name: str,
+        update: Callable[[nn.Module, nn.Module, float, float], UpdateStep],
+        centres: Callable,
+        dtype: torch.dtype,
+    ):
         self.name, self.update, self.centres, self.dtype = name, update, centres, dtype
 
     def complete(self, options: dict[str, Any], eps: float) -> dict[str, Any]:
@@ -265,7 +280,8 @@ class PaperScheme(Scheme):
 
         def paired_loss() -> torch.Tensor:
             xp, yp = batch(data.x_pairs, data.y_pairs)
-            return cost_value(*cost(xp), yp, eps).mean() / eps
+            log_v, drift = cost(xp)
+            return cost_value(log_v, drift, yp, eps).mean() / eps
 
         for _ in tqdm(range(opts["steps"]), disable=not problem.progress, desc="EBiEOT fit"):
             unpaired, paired = step(unpaired_loss, paired_loss if data.has_pairs else None)

@@ -40,7 +40,8 @@ from theoropt.ot._cg import HessianProduct, conjugate_gradient
 
 def kappas(reg: float, reg_m: tuple[float, float]) -> tuple[float, float]:
     """``1 + eps / rho`` per side (1 on a constrained side)."""
-    return tuple(1.0 + reg / rho if math.isfinite(rho) else 1.0 for rho in reg_m)
+    kappa_a, kappa_b = (1.0 + reg / rho if math.isfinite(rho) else 1.0 for rho in reg_m)
+    return kappa_a, kappa_b
 
 
 def is_balanced(reg_m: tuple[float, float]) -> bool:
@@ -83,7 +84,11 @@ def solve_adjoint(
 
 
 def hessian_product(
-    plan_products: HessianProduct, row: torch.Tensor, col: torch.Tensor, reg: float, reg_m
+    plan_products: HessianProduct,
+    row: torch.Tensor,
+    col: torch.Tensor,
+    reg: float,
+    reg_m: tuple[float, float],
 ) -> HessianProduct:
     """``H`` from ``plan_products(xa, xb) = (P xb, P^T xa)`` (one pass over a lazy plan)."""
     kappa_a, kappa_b = kappas(reg, reg_m)

@@ -60,11 +60,12 @@ def marginal_relaxation(reg_m: float | tuple[float, float] | None) -> tuple[floa
 
 def scaling_exponents(reg: float, reg_m: tuple[float, float]) -> tuple[float, float]:
     """``rho / (rho + reg)`` per side: the power of the scaling update (1 on an exact side)."""
-    return tuple(rho / (rho + reg) if math.isfinite(rho) else 1.0 for rho in reg_m)
+    phi_a, phi_b = (rho / (rho + reg) if math.isfinite(rho) else 1.0 for rho in reg_m)
+    return phi_a, phi_b
 
 
 def warm_log_u(
-    warmstart,
+    warmstart: tuple[ArrayLike, ArrayLike] | None,
     sizes: tuple[int, int],
     like: torch.Tensor,
     batch: int,

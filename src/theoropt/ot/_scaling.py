@@ -59,7 +59,9 @@ def exponent_floor(dtype: torch.dtype) -> float:
     return math.log(torch.finfo(dtype).tiny) + 10.0
 
 
-def plan_from_potentials(alpha: torch.Tensor, beta: torch.Tensor, cost_scaled: torch.Tensor):
+def plan_from_potentials(
+    alpha: torch.Tensor, beta: torch.Tensor, cost_scaled: torch.Tensor
+) -> torch.Tensor:
     """``exp(alpha_i + beta_j - C_ij / reg)`` given ``cost_scaled = C / reg`` (batched)."""
     return (alpha[..., :, None] + beta[..., None, :] - cost_scaled).exp_()
 
@@ -103,7 +105,13 @@ def lse_cols(alpha: torch.Tensor, cost_scaled: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(alpha[..., :, None] - cost_scaled, dim=-2)
 
 
-def _kernel(alpha, beta, cost_scaled, floor: float, forbidden: torch.Tensor | None):
+def _kernel(
+    alpha: torch.Tensor,
+    beta: torch.Tensor,
+    cost_scaled: torch.Tensor,
+    floor: float,
+    forbidden: torch.Tensor | None,
+) -> torch.Tensor:
     exponent = alpha[..., :, None] + beta[..., None, :] - cost_scaled
     kernel = exponent.clamp_(min=floor).exp_()
     return kernel if forbidden is None else kernel.masked_fill_(forbidden, 0.0)
@@ -116,6 +124,7 @@ def _scaling(
     ``LSE = log(K v) - alpha`` (``K v = product``): ``w / (K v)`` when balanced."""
     if exponent == 1.0:
         return weights / product
+    assert absorbed is not None, "an unbalanced update needs the absorbed log-potential"
     return torch.exp(weights.log() - exponent * product.log() + (exponent - 1.0) * absorbed)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import cast
 
 import numpy as np
 import torch
@@ -77,6 +78,8 @@ class _Coupling(nn.Module):
     """Affine coupling (Dinh et al., ICLR 2017) conditioned on x: the coordinates in ``mask``
     pass unchanged and set, with x, the shift and log-scale (tanh-bounded) of the others."""
 
+    mask: torch.Tensor
+
     def __init__(self, mask: torch.Tensor, dim_x: int, hidden: int):
         super().__init__()
         self.register_buffer("mask", mask)
@@ -139,7 +142,7 @@ class ConditionalFlow(nn.Module):
     def _log_prob(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         log_det = torch.zeros(len(y), dtype=y.dtype)
         for layer in reversed(self.layers):
-            y, step = layer.inverse(y, x)
+            y, step = cast(_Coupling, layer).inverse(y, x)
             log_det = log_det + step
         mean, log_std = self._base(x)
         white = (y - mean) * (-log_std).exp()

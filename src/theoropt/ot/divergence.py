@@ -103,7 +103,7 @@ def sinkhorn_divergence(
     return result_value, info
 
 
-def _warm_starts(warmstart) -> dict[str, Any]:
+def _warm_starts(warmstart: object) -> dict[str, Any]:
     if warmstart is None:
         return {"ab": None, "a": None, "b": None}
     if not (isinstance(warmstart, tuple | list) and len(warmstart) == 2):

@@ -322,7 +322,7 @@ class EBiEOT(BaseEstimator):
         """
         with torch.no_grad():
             parts = self._mixture(self._inputs(x))
-        return tuple(to_output(p, is_numpy_input(x)) for p in parts)  # type: ignore[return-value]
+        return tuple(to_output(p, is_numpy_input(x)) for p in parts)
 
     def log_prob(self, y: ArrayLike, x: ArrayLike) -> ArrayLike:
         """``log pi(y_i | x_i)`` for rows of ``y`` (n x dim_y) and ``x`` (n x dim_x, or one row

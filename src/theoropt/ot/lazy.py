@@ -212,7 +212,7 @@ class LazyPlan:
             self.batch_size,
         )  # fmt: skip
 
-    def _blocks(self):
+    def _blocks(self) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
         for start, stop, plan, cost in self._kernel.blocks():
             yield start, stop, plan[0], cost[0]
 
@@ -269,7 +269,14 @@ class PointProblem:
         return math.isinf(self.reg_m[0]) and math.isinf(self.reg_m[1])
 
 
-def point_problem(x, y, reg, a, b, reg_m) -> PointProblem:
+def point_problem(
+    x: ArrayLike,
+    y: ArrayLike,
+    reg: float,
+    a: ArrayLike | None,
+    b: ArrayLike | None,
+    reg_m: float | tuple[float, float] | None,
+) -> PointProblem:
     """Check point clouds and weights and lay them out as a batch."""
     reg = check_positive("reg", reg)
     relaxation = marginal_relaxation(reg_m)
@@ -310,7 +317,7 @@ def solve_points(
     max_iter: int,
     batch_size: int,
     eps_scaling: float | None = None,
-    warmstart=None,
+    warmstart: tuple[ArrayLike, ArrayLike] | None = None,
     verbose: bool = False,
     warn: bool = True,
     symmetric: bool = False,
@@ -328,7 +335,7 @@ def solve_points(
     tol = reachable_tolerance(tol, x.dtype, mass, gap, x.shape[1] + y.shape[1], warn)
     monitor = verbose_monitor(verbose)
 
-    def solve_stage(reg: float, init, stage_tol: float) -> ScalingResult:
+    def solve_stage(reg: float, init: torch.Tensor | None, stage_tol: float) -> ScalingResult:
         exponents = scaling_exponents(reg, problem.reg_m)
         if symmetric:
             return symmetric_log_domain_sinkhorn(
@@ -416,7 +423,7 @@ def sinkhorn_points(
     batch_size: int = 1024,
     reg_m: float | tuple[float, float] | None = None,
     eps_scaling: float | None = None,
-    warmstart=None,
+    warmstart: tuple[ArrayLike, ArrayLike] | None = None,
     verbose: bool = False,
     warn: bool = True,
 ) -> Any:
@@ -460,7 +467,16 @@ class PointLoss(torch.autograd.Function):
     backward pass in blocks: implicit differentiation (linear) or the envelope theorem."""
 
     @staticmethod
-    def forward(ctx, x, y, a, b, alpha, beta, settings: _LossSettings):
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        alpha: torch.Tensor,
+        beta: torch.Tensor,
+        settings: _LossSettings,
+    ) -> torch.Tensor:
         kernel = PointKernel(x, y, alpha, beta, settings.reg, settings.batch_size)
         row, col, weighted_row, weighted_col = kernel.sums()
         if settings.value == "linear":
@@ -473,7 +489,7 @@ class PointLoss(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_value):
+    def backward(ctx: Any, grad_value: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, y, a, b, alpha, beta, row, col, weighted_row, weighted_col = ctx.saved_tensors
         settings: _LossSettings = ctx.settings
         reg = settings.reg
@@ -489,7 +505,9 @@ class PointLoss(torch.autograd.Function):
                 adj_x, adj_y, a, b, row, col, reg, settings.reg_m
             )
 
-            def weights(start, stop, plan, cost):
+            def weights(
+                start: int, stop: int, plan: torch.Tensor, cost: torch.Tensor
+            ) -> torch.Tensor:
                 # P (1 + (x_i + y_j - C_ij) / reg), reusing the cost block in place
                 factor = cost.neg_().add_(adj_x[:, start:stop, None]).add_(adj_y[:, None, :])
                 factor.mul_(1.0 / reg).add_(1.0)
@@ -500,7 +518,9 @@ class PointLoss(torch.autograd.Function):
                 a, b, alpha, beta, row, col, reg, settings.reg_m
             )
 
-            def weights(start, stop, plan, cost):
+            def weights(
+                start: int, stop: int, plan: torch.Tensor, cost: torch.Tensor
+            ) -> torch.Tensor:
                 return plan.mul_(scale[..., None])
 
         grad_x, grad_y = kernel.point_gradients(weights)
@@ -537,7 +557,7 @@ def sinkhorn_points2(
     batch_size: int = 1024,
     reg_m: float | tuple[float, float] | None = None,
     eps_scaling: float | None = None,
-    warmstart=None,
+    warmstart: tuple[ArrayLike, ArrayLike] | None = None,
     verbose: bool = False,
     warn: bool = False,
     value: str = "linear",

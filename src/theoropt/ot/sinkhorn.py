@@ -245,9 +245,18 @@ class _Options:
 
     @classmethod
     def read(
-        cls, method, max_iter, tol, numItermax, stopThr, eps_scaling, grad, warmup_tol,
-        max_newton, hessian,
-    ) -> _Options:  # fmt: skip
+        cls,
+        method: str,
+        max_iter: int | None,
+        tol: float | None,
+        numItermax: int | None,
+        stopThr: float | None,
+        eps_scaling: float | None,
+        grad: str,
+        warmup_tol: float,
+        max_newton: int,
+        hessian: str,
+    ) -> _Options:
         name = canonical_method(method)
         if str(method).lower() == EPSILON_SCALING_METHOD and eps_scaling is None:
             eps_scaling = DEFAULT_EPSILON_RATIO
@@ -301,7 +310,7 @@ def _point_pair(M: Any) -> tuple[ArrayLike, ArrayLike]:
 def _solve(
     problem: DenseProblem,
     options: _Options,
-    warmstart,
+    warmstart: tuple[ArrayLike, ArrayLike] | None,
     verbose: bool,
     warn: bool,
     method_name: str,

@@ -78,7 +78,9 @@ class EntropicSwissRoll:
     def sample_x(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal((n, 2))
 
-    def sample_conditional(self, x: np.ndarray, n_samples: int, rng: np.random.Generator):
+    def sample_conditional(
+        self, x: np.ndarray, n_samples: int, rng: np.random.Generator
+    ) -> np.ndarray:
         """``n_samples`` draws of ``y | x`` for each row of x: (len(x), n_samples, 2)."""
         cumulative = np.cumsum(np.exp(self.conditional_log_weights(x)), axis=1)
         cumulative /= cumulative[:, -1:]

@@ -31,7 +31,11 @@ from theoropt.optim.training import METHODS, TrainConfig, train_char_lm
 
 logger = logging.getLogger(__name__)
 
-SOFT_METHODS = tuple(name for name, method in METHODS.items() if method.soft)
+HARD_COUNTERPART = {
+    name: method.hard for name, method in METHODS.items() if method.hard is not None
+}
+"""Each soft method's hard counterpart (the method its sign phase is)."""
+SOFT_METHODS = tuple(HARD_COUNTERPART)
 
 _SIGN_RATES = (3e-4, 1e-3, 3e-3)
 _NORMALIZED_RATES = (1e-3, 3e-3, 1e-2, 3e-2)  # 3e-3 was the top of a first grid, at its edge
@@ -421,7 +425,7 @@ class CharLM(Experiment):
         ]
         for soft in SOFT_METHODS:
             runs = select(final, method=soft)
-            for other in (METHODS[soft].hard, "adamw"):
+            for other in (HARD_COUNTERPART[soft], "adamw"):
                 name = f"{_label(soft)} − {_label(other)}"
                 lines.append(_comparison(runs, select(final, method=other), name))
         for method in SOFT_METHODS:
@@ -441,7 +445,7 @@ class CharLM(Experiment):
     def _fraction_section(final: Sequence[StoredRun], fraction: Sequence[StoredRun]) -> str:
         rows = []
         for soft in SOFT_METHODS:
-            hard = select(final, method=METHODS[soft].hard)
+            hard = select(final, method=HARD_COUNTERPART[soft])
             runs_by_fraction = {MAIN_FRACTION: select(final, method=soft)}
             for run in select(fraction, method=soft):
                 runs_by_fraction.setdefault(run.spec.config["sign_fraction"], []).append(run)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -143,7 +144,16 @@ class ConvexExperiment(Experiment):
                     specs += self._specs(mode, "tuning", "acc-graal", problem, budget, options, 1)
         return specs
 
-    def _specs(self, mode, stage, method, problem, budget, options, seeds) -> list[RunSpec]:
+    def _specs(
+        self,
+        mode: str,
+        stage: str,
+        method: str,
+        problem: str,
+        budget: int,
+        options: dict[str, Any],
+        seeds: int,
+    ) -> list[RunSpec]:
         config = {"problem": problem, "budget": budget, "options": options}
         return [
             RunSpec(self.name, mode, method, config, seed, stage=stage) for seed in range(seeds)
@@ -209,7 +219,7 @@ def _by_method(runs: Sequence[StoredRun]) -> dict[str, list[StoredRun]]:
     return groups
 
 
-METHOD_COLORS = dict(zip(METHODS, colormaps["tab10"].colors, strict=False))
+METHOD_COLORS = {method: colormaps["tab10"](i % 10) for i, method in enumerate(METHODS)}
 
 
 def _plot_methods(ax: Axes, runs: Sequence[StoredRun], x: str, y: str, **scales: bool) -> None:
@@ -278,7 +288,7 @@ def _verdict(main: Sequence[StoredRun], problems: list[str]) -> list[str]:
         }
         compared = {method: _ratio(mine, value) for method, value in others.items()}
         free = {m: v for m, (v, exact) in others.items() if m in PARAMETER_FREE and exact}
-        best_free = min(free, key=free.get) if free else None
+        best_free = min(free, key=lambda m: free[m]) if free else None
         rows.append(
             [
                 problem,

@@ -37,8 +37,14 @@ from theoropt.ot.digits import digit_halves
 from theoropt.ot.ebieot import EBiEOT, LightSB
 from theoropt.ot.metrics import energy_score
 
-DIGIT_MODELS = ("ebieot", "gmm_paired", "gmm_paired_default", "regression", "lightsb")
-DIGIT_MODELS = (*DIGIT_MODELS, "linear_gaussian")
+DIGIT_MODELS = (
+    "ebieot",
+    "gmm_paired",
+    "gmm_paired_default",
+    "regression",
+    "lightsb",
+    "linear_gaussian",
+)
 # Digits: ebieot and gmm_paired share a potential warm-up (chosen on data seeds 10-12, which the
 # experiment does not use: docs/ot.md); gmm_paired_default has no warm-up.
 DIGIT_OPTIONS = {"warmup_steps": 200}
@@ -121,7 +127,7 @@ def make_model(method: str, config: dict[str, Any], seed: int) -> EBiEOT:
     )
 
 
-def fit_model(method: str, config: dict[str, Any], seed: int, data: dict[str, np.ndarray]):
+def fit_model(method: str, config: dict[str, Any], seed: int, data: dict[str, np.ndarray]) -> Any:
     """Fit ``method`` on pairs ``xp, yp`` and unpaired ``xu, yu`` as that method allows."""
     if method == "regression":
         return MeanRegression().fit(data["xp"], data["yp"], seed=seed)

@@ -43,9 +43,15 @@ METHODS = (
     "flow",
 )
 #: our block scheme's options on both Swiss rolls (chosen on the quadratic one: docs/ot.md)
-BLOCK_OPTIONS = {"eps": 0.1, "n_costs": 5, "hidden": 16, "warmup_steps": 200, "batch_size": 128}
-BLOCK_DEFAULT_OPTIONS = {"eps": 0.1, "batch_size": 128}
-LIGHTSB_OPTIONS = {"eps": 0.1, "batch_size": 128}
+BLOCK_OPTIONS: dict[str, Any] = {
+    "eps": 0.1,
+    "n_costs": 5,
+    "hidden": 16,
+    "warmup_steps": 200,
+    "batch_size": 128,
+}
+BLOCK_DEFAULT_OPTIONS: dict[str, Any] = {"eps": 0.1, "batch_size": 128}
+LIGHTSB_OPTIONS: dict[str, Any] = {"eps": 0.1, "batch_size": 128}
 #: the authors' three conditional test points (their Swiss-roll notebooks)
 AUTHORS_PROBES = np.array([[-2.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
 PROBE_SAMPLES = 128
@@ -67,7 +73,7 @@ def bandwidths_of(stage: str) -> tuple[float, ...]:
 
 
 def make_model(method: str, config: dict[str, Any], seed: int) -> Any:
-    common = {"seed": seed, "progress": False}
+    common: dict[str, Any] = {"seed": seed, "progress": False}
     if method.startswith("paper"):
         return EBiEOT(scheme="paper", steps=config["paper_steps"], **common)
     if method == "lightsb":
@@ -206,8 +212,8 @@ def metric_vs_pairs_figure(runs: Sequence[StoredRun], path: Path) -> None:
     for ax, metric in zip(axes, ("cond_energy", "cond_mmd"), strict=True):
         lowest = np.inf
         for method in METHODS:
-            points = [(n, runs_at(runs, method, n)) for n in grid]
-            points = [(n, [r.result.metrics[metric] for r in g.values()]) for n, g in points if g]
+            found = [(n, runs_at(runs, method, n)) for n in grid]
+            points = [(n, [r.result.metrics[metric] for r in g.values()]) for n, g in found if g]
             if not points:
                 continue
             xs = [n for n, _ in points]
@@ -239,10 +245,10 @@ def samples_figure(runs: Sequence[StoredRun], stage: str, path: Path, n_pairs: i
             panels.append((method, flat.reshape(len(AUTHORS_PROBES), -1, 2)))
     fig, axes = subplots(len(panels), width=3.6, height=3.4)
     for ax, (title, samples) in zip(axes, panels, strict=True):
-        ax.scatter(*truth.support.T, s=1, color="0.85")
+        ax.scatter(truth.support[:, 0], truth.support[:, 1], s=1, color="0.85")
         for k, probe in enumerate(AUTHORS_PROBES):
-            ax.scatter(*samples[k].T, s=3, alpha=0.5, color=f"C{k}")
-            ax.scatter(*probe, marker="x", s=60, color=f"C{k}")
+            ax.scatter(samples[k][:, 0], samples[k][:, 1], s=3, alpha=0.5, color=f"C{k}")
+            ax.scatter(probe[0], probe[1], marker="x", s=60, color=f"C{k}")
         ax.set_title(title if title in ("truth", "lightsb") else f"{title} ({n_pairs} pairs)")
         ax.set_xlim(-3, 3)
         ax.set_ylim(-3, 3)

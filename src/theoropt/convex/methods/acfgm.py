@@ -65,7 +65,7 @@ class ACFGM(Method):
         alpha: float = 0.1,
     ):
         super().__init__(oracle, x0)
-        self.eta = None if eta0 is None else positive("eta0", eta0)
+        self.eta0 = None if eta0 is None else positive("eta0", eta0)
         self.beta = in_interval("beta", beta, 0.0, 1.0, closed_high=False)
         self.alpha = real_number("alpha", alpha)
         if not 0.0 <= self.alpha <= 1.0:
@@ -75,7 +75,8 @@ class ACFGM(Method):
         self.x = self.y = self.x0
         self.f, self.grad = self.oracle(self.x)
         self.t, self.tau_prev, self.tau = 1, 0.0, 1.0
-        return Iterate(self.x, self.f, self.grad, math.nan if self.eta is None else self.eta)
+        self.eta = math.nan if self.eta0 is None else self.eta0
+        return Iterate(self.x, self.f, self.grad, self.eta)
 
     def step(self) -> Iterate:
         if self.t == 1:
@@ -86,7 +87,7 @@ class ACFGM(Method):
         return Iterate(x, f, grad, self.eta)
 
     def _first_step(self) -> tuple[Array, float, Array]:
-        if self.eta is not None:
+        if self.eta0 is not None:
             x = self.x - self.eta * self.grad
             f, grad = self.oracle(x)
             self.smoothness = 1 / inverse_curvature(self.x, self.f, self.grad, x, f, grad)

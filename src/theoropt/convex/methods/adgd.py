@@ -36,18 +36,19 @@ class AdGD(Method):
     def start(self) -> Iterate:
         self.x = self.x0
         self.f, self.grad = self.oracle(self.x)
-        self.x_prev = self.grad_prev = None
+        self.previous: tuple[Array, Array] | None = None  # x and its gradient, one step back
         return Iterate(self.x, self.f, self.grad, self.lam)
 
     def step(self) -> Iterate:
-        if self.x_prev is not None:
-            gap = norm(self.grad - self.grad_prev)
-            local = norm(self.x - self.x_prev) / (2 * gap) if gap > 0 else math.inf
+        if self.previous is not None:
+            x_prev, grad_prev = self.previous
+            gap = norm(self.grad - grad_prev)
+            local = norm(self.x - x_prev) / (2 * gap) if gap > 0 else math.inf
             lam = usable_step(min(math.sqrt(1 + self.theta) * self.lam, local))
             if not math.isfinite(lam):  # both bounds infinite: no information, keep the step
                 lam = self.lam
             self.theta, self.lam = lam / self.lam, lam
-        self.x_prev, self.grad_prev = self.x, self.grad
+        self.previous = self.x, self.grad
         self.x = self.x - self.lam * self.grad
         self.f, self.grad = self.oracle(self.x)
         return Iterate(self.x, self.f, self.grad, self.lam)

@@ -48,33 +48,34 @@ class AdGD2(Method):
 
     def __init__(self, oracle: Oracle, x0: Array, *, eta0: float | None = None):
         super().__init__(oracle, x0)
-        self.lam = None if eta0 is None else positive("eta0", eta0)
+        self.eta0 = None if eta0 is None else positive("eta0", eta0)
         self.theta = INITIAL_THETA
 
     def start(self) -> Iterate:
         self.x = self.x0
         self.f, self.grad = self.oracle(self.x)
-        self.x_prev = self.grad_prev = None
-        return Iterate(self.x, self.f, self.grad, math.nan if self.lam is None else self.lam)
+        self.previous: tuple[Array, Array] | None = None  # x and its gradient, one step back
+        self.lam = math.nan if self.eta0 is None else self.eta0
+        return Iterate(self.x, self.f, self.grad, self.lam)
 
     def step(self) -> Iterate:
-        if self.x_prev is None:
+        if self.previous is None:
             x, f, grad = self._first_step()
         else:
-            lam = usable_step(self._next_stepsize())
+            lam = usable_step(self._next_stepsize(*self.previous))
             self.theta, self.lam = lam / self.lam, lam
             x = self.x - lam * self.grad
             f, grad = self.oracle(x)
-        self.x_prev, self.grad_prev = self.x, self.grad
+        self.previous = self.x, self.grad
         self.x, self.f, self.grad = x, f, grad
         return Iterate(x, f, grad, self.lam)
 
-    def _next_stepsize(self) -> float:
+    def _next_stepsize(self, x_prev: Array, grad_prev: Array) -> float:
         growth = math.sqrt(2 / 3 + self.theta) * self.lam
-        distance = norm(self.x - self.x_prev)
+        distance = norm(self.x - x_prev)
         if distance == 0.0:
             return growth
-        smoothness = norm(self.grad - self.grad_prev) / distance
+        smoothness = norm(self.grad - grad_prev) / distance
         try:
             excess = 2 * self.lam**2 * smoothness**2 - 1
         except OverflowError:  # lam or L beyond 1e154: the same bound, with t = lam L factored
@@ -85,8 +86,8 @@ class AdGD2(Method):
         return growth if excess <= 0 else min(growth, self.lam / math.sqrt(excess))
 
     def _first_step(self) -> tuple[Array, float, Array]:
-        if self.lam is not None:
-            x = self.x - self.lam * self.grad
+        if self.eta0 is not None:
+            x = self.x - self.eta0 * self.grad
             f, grad = self.oracle(x)
             return x, f, grad
         lam, large_steps = LINE_SEARCH_START, True

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 
 from theoropt.convex.problems.base import Problem
 from theoropt.convex.problems.l0l1 import Cosh, Quartic
@@ -20,11 +20,11 @@ from theoropt.convex.problems.quadratic import Quadratic, nesterov_worst_case, r
 
 _FACTORIES: dict[str, Callable[[], Problem]] = {
     **{
-        f"logreg-{data}": (lambda data=data: logistic_problem(data, 10.0))
+        f"logreg-{data}": partial(logistic_problem, data, 10.0)
         for data in ("mushrooms", "w8a", "a9a")
     },
     **{
-        f"logreg-{data}-weak": (lambda data=data: logistic_problem(data, 1e4))
+        f"logreg-{data}-weak": partial(logistic_problem, data, 1e4)
         for data in ("mushrooms", "w8a", "a9a")
     },
     "quadratic-random": random_quadratic,
