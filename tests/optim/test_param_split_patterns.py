@@ -52,6 +52,14 @@ def test_a_vector_matched_as_matrix_is_an_error():
         split_params(MoENet(), matrix=["proj.*"])
 
 
+@pytest.mark.parametrize("argument", ["adamw", "matrix", "stacked"])
+def test_a_pattern_that_matches_no_parameter_is_an_error(argument):
+    """A relative name ("w_in" for "experts.w_in") matches nothing and would silently leave the
+    parameter to the shape rule."""
+    with pytest.raises(ValueError, match=rf"{argument} pattern\(s\) \['w_in'\] match no parameter"):
+        split_params(MoENet(), **{argument: ["experts.*", "w_in"]})
+
+
 def test_stacked_update_orthogonalises_each_expert_separately():
     experts = Experts()
     optimizer = Muon(

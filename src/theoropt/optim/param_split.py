@@ -25,6 +25,19 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatchcase(name, pattern) for pattern in patterns)
 
 
+def _check_every_pattern_matches(names: list[str], patterns: dict[str, list[str]]) -> None:
+    """A pattern that matches no parameter name would do nothing, silently (a relative name such
+    as ``"router.*"`` for ``blocks.0.router.weight``): ``ValueError`` naming it."""
+    for argument, listed in patterns.items():
+        unmatched = [p for p in listed if not any(fnmatchcase(name, p) for name in names)]
+        if unmatched:
+            examples = ", ".join(repr(name) for name in names[:3])
+            raise ValueError(
+                f"split_params: {argument} pattern(s) {unmatched} match no parameter name; "
+                f"patterns match the whole qualified name (the model's first: {examples})"
+            )
+
+
 def _kind_by_shape(module: nn.Module, module_name: str, ndim: int, heads: set[str]) -> str:
     is_head = module_name.rsplit(".", 1)[-1] in heads
     if ndim < 2 or isinstance(module, nn.Embedding) or is_head:
@@ -50,11 +63,14 @@ def split_params(
     fewer than 2 dims, belongs to an ``nn.Embedding`` or to a module whose own name is in
     ``head_names``; a matrix when it has 2 dims or belongs to a convolution; a stack otherwise.
     The patterns ``adamw``, ``matrix`` and ``stacked`` (checked in this order, e.g.
-    ``"blocks.*.experts.*"``) take precedence. Tied parameters are listed once, under their
-    first name. Empty groups are left out.
+    ``"blocks.*.experts.*"``) take precedence; each must match at least one parameter's whole
+    qualified name (``ValueError`` otherwise). Tied parameters are listed once, under their
+    first name (the name patterns see). Empty groups are left out.
     """
     heads = set(head_names)
     adamw, matrix, stacked = list(adamw), list(matrix), list(stacked)
+    names = [name for name, _ in model.named_parameters()]
+    _check_every_pattern_matches(names, {ADAMW: adamw, MATRIX: matrix, STACKED: stacked})
     chosen: dict[str, list[nn.Parameter]] = {MATRIX: [], STACKED: [], ADAMW: []}
     seen: set[int] = set()
     for module_name, module in model.named_modules():
