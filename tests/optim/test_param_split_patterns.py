@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.optim.test_muon import hand_polar
+from tests.optim.test_muon import TinyNet, hand_polar
 from theoropt.optim import Muon, SoftMuon, split_params
 
 
@@ -58,6 +58,31 @@ def test_a_pattern_that_matches_no_parameter_is_an_error(argument):
     parameter to the shape rule."""
     with pytest.raises(ValueError, match=rf"{argument} pattern\(s\) \['w_in'\] match no parameter"):
         split_params(MoENet(), **{argument: ["experts.*", "w_in"]})
+
+
+def test_a_pattern_for_a_tied_parameters_second_name_says_which_name_to_use():
+    """Patterns see a tied parameter under its first name only: the error names that one."""
+    with pytest.raises(ValueError, match=r"first name: 'lm_head.weight' is 'embed.weight'"):
+        split_params(TinyNet(), matrix=["lm_head.*"])
+
+
+def test_patterns_for_a_model_without_parameters_say_so():
+    with pytest.raises(ValueError, match=r"\['\*'\] match no .* \(the model has no parameters\)"):
+        split_params(nn.ReLU(), adamw=["*"])
+
+
+@pytest.mark.parametrize("argument", ["adamw", "matrix", "stacked", "head_names"])
+def test_one_string_instead_of_a_list_is_an_error(argument):
+    """A string is an iterable of one-character names: "proj.*" would hold the pattern "*"."""
+    with pytest.raises(TypeError, match=rf"{argument} takes a list of names.*write \['proj.\*'\]"):
+        split_params(MoENet(), **{argument: "proj.*"})
+
+
+def test_patterns_given_as_a_generator_are_checked_and_applied():
+    net = MoENet()
+    groups = split_params(net, adamw=(name for name in ["conv.*"]))
+    adamw = next(g for g in groups if not g["use_muon"])
+    assert any(p is net.conv.weight for p in adamw["params"])
 
 
 def test_stacked_update_orthogonalises_each_expert_separately():

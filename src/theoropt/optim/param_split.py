@@ -25,16 +25,41 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def _check_every_pattern_matches(names: list[str], patterns: dict[str, list[str]]) -> None:
+def _listed(argument: str, values: Iterable[str]) -> list[str]:
+    """``values`` as a list; ``TypeError`` for one string (its characters would be the names)."""
+    if isinstance(values, str):
+        raise TypeError(
+            f"split_params: {argument} takes a list of names, got the string {values!r}; "
+            f"write [{values!r}]"
+        )
+    return list(values)
+
+
+def _check_every_pattern_matches(model: nn.Module, patterns: dict[str, list[str]]) -> None:
     """A pattern that matches no parameter name would do nothing, silently (a relative name such
-    as ``"router.*"`` for ``blocks.0.router.weight``): ``ValueError`` naming it."""
+    as ``"router.*"`` for ``blocks.0.router.weight``, or a tied parameter's second name, which
+    patterns never see): ``ValueError`` naming it."""
+    first_names: dict[int, str] = {}
+    tied: dict[str, str] = {}  # a tied parameter's later names -> its first
+    for name, p in model.named_parameters(remove_duplicate=False):
+        first = first_names.setdefault(id(p), name)
+        if name != first:
+            tied[name] = first
+    names = list(first_names.values())
     for argument, listed in patterns.items():
         unmatched = [p for p in listed if not any(fnmatchcase(name, p) for name in names)]
         if unmatched:
-            examples = ", ".join(repr(name) for name in names[:3])
+            context = (
+                f"the model's first: {', '.join(repr(name) for name in names[:3])}"
+                if names
+                else "the model has no parameters"
+            )
+            aliases = [f"{n!r} is {f!r}" for n, f in tied.items() if _matches(n, unmatched)]
+            if aliases:
+                context += f"; tied parameters go by their first name: {', '.join(aliases)}"
             raise ValueError(
                 f"split_params: {argument} pattern(s) {unmatched} match no parameter name; "
-                f"patterns match the whole qualified name (the model's first: {examples})"
+                f"patterns match the whole qualified name ({context})"
             )
 
 
@@ -67,10 +92,10 @@ def split_params(
     qualified name (``ValueError`` otherwise). Tied parameters are listed once, under their
     first name (the name patterns see). Empty groups are left out.
     """
-    heads = set(head_names)
-    adamw, matrix, stacked = list(adamw), list(matrix), list(stacked)
-    names = [name for name, _ in model.named_parameters()]
-    _check_every_pattern_matches(names, {ADAMW: adamw, MATRIX: matrix, STACKED: stacked})
+    heads = set(_listed("head_names", head_names))
+    patterns = {ADAMW: adamw, MATRIX: matrix, STACKED: stacked}
+    listed = {argument: _listed(argument, values) for argument, values in patterns.items()}
+    _check_every_pattern_matches(model, listed)
     chosen: dict[str, list[nn.Parameter]] = {MATRIX: [], STACKED: [], ADAMW: []}
     seen: set[int] = set()
     for module_name, module in model.named_modules():
@@ -79,11 +104,11 @@ def split_params(
                 continue
             seen.add(id(p))
             name = f"{module_name}.{local_name}" if module_name else local_name
-            if _matches(name, adamw):
+            if _matches(name, listed[ADAMW]):
                 kind = ADAMW
-            elif _matches(name, matrix):
+            elif _matches(name, listed[MATRIX]):
                 kind = MATRIX
-            elif _matches(name, stacked):
+            elif _matches(name, listed[STACKED]):
                 kind = STACKED
             else:
                 kind = _kind_by_shape(module, module_name, p.ndim, heads)
