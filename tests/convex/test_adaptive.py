@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from theoropt.convex import inverse_curvature, minimize
+from theoropt.convex.arrays import inner
 from theoropt.convex.methods import AcceleratedGRAAL
 from theoropt.convex.oracle import Oracle
 from theoropt.convex.problems import get_problem
@@ -88,6 +89,17 @@ def test_inverse_curvature_on_a_quadratic_and_the_guard():
     assert inverse_curvature(x, f(x), A @ x, x, f(x), A @ x) == math.inf  # equal gradients
     # a cancelled (negative) Bregman term is "no information", never a negative stepsize
     assert inverse_curvature(x, f(z) - 1e-3, A @ x, z, f(z), A @ z * 0 + A @ x * 0) == math.inf
+
+
+def test_inner_refuses_numpy_mixed_with_torch():
+    """The stepsize rules' inner product takes one library's arrays (numpy would silently
+    convert a CPU tensor, and fail on a CUDA one)."""
+    torch = pytest.importorskip("torch")
+    array, tensor = np.arange(3.0), torch.arange(3.0, dtype=torch.float64)
+    for a, b in ((array, tensor), (tensor, array)):
+        with pytest.raises(TypeError, match="two numpy arrays or two torch tensors"):
+            inner(a, b)
+    assert inner(array, array) == inner(tensor, tensor) == 5.0
 
 
 def test_the_bregman_term_cancels_at_eta0_1e_minus_10():

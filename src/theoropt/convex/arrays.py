@@ -58,6 +58,8 @@ def copy_of(x: Array) -> Array:
 
 def inner(a: Array, b: Array) -> float:
     """Euclidean inner product of two arrays of the same shape, as a Python float."""
+    if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
+        raise TypeError("inner: pass two numpy arrays or two torch tensors, not one of each")
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         return float(torch.vdot(a.reshape(-1), b.reshape(-1)))
     return float(np.vdot(a, b))
