@@ -1,6 +1,7 @@
 """Smoke test of theoropt installed from its wheel: run from outside the source tree.
 
-Imports every subpackage, loads the shipped data and takes one step of each kind of method.
+Imports every subpackage, checks that the type-hint marker (PEP 561 ``py.typed``) is shipped,
+loads the shipped data and takes one step of each kind of method.
 """
 
 from pathlib import Path
@@ -15,6 +16,7 @@ from theoropt.optim import SoftMuon, SoftSignum
 from theoropt.ot import sinkhorn
 
 assert "site-packages" in Path(theoropt.__file__).parts, theoropt.__file__
+assert (Path(theoropt.__file__).parent / "py.typed").is_file(), "py.typed not shipped"
 
 features, labels = load_libsvm("mushrooms")
 assert features.shape == (8124, 112) and set(np.unique(labels)) == {-1.0, 1.0}
