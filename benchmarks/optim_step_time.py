@@ -41,7 +41,7 @@ from tabulate import tabulate
 from torch import Tensor
 
 from theoropt.bench.spawn import run_distributed
-from theoropt.optim import Muon, Signum, SoftMuon, SoftSignum
+from theoropt.optim import Muon, Signum, SoftMuon, SoftSignum, native_kernel
 from theoropt.optim.fused import use_fused
 from theoropt.optim.matrix_functions import arithmetic
 from theoropt.optim.models import CharGPT, GPTConfig
@@ -160,6 +160,19 @@ def soft_at(optimizer_cls, params, position: int, **settings) -> Callable[[], No
     return step
 
 
+def with_inductor_kernel(step: Callable[[], object]) -> Callable[[], None]:
+    """``step`` with the fused path's C++ kernel switched off: inductor's kernel instead."""
+
+    def run() -> None:
+        native_kernel.enabled = False
+        try:
+            step()
+        finally:
+            native_kernel.enabled = True
+
+    return run
+
+
 def row(
     label,
     ms,
@@ -213,6 +226,14 @@ def bench_elementwise(
     }
     steps |= soft
     optimizers |= {label: step.optimizer for label, step in soft.items()}
+    if path == "fused" and device.type == "cpu":  # the C++ kernel's peer: inductor's
+        signum, soft_step = Signum(params, lr=1e-3), soft_at(SoftSignum, params, 50)
+        for label, step, optimizer in (
+            ("Signum (fused, inductor kernel)", signum.step, signum),
+            ("SoftSignum (fused, inductor kernel)", soft_step, soft_step.optimizer),  # type: ignore[attr-defined]
+        ):
+            steps[label] = with_inductor_kernel(step)
+            optimizers[label] = optimizer
     for step in steps.values():  # compiles the fused kernels of both phases
         step()
     setup_s = clock() - compile_started

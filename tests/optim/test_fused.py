@@ -1,7 +1,9 @@
 """The fused paths against the multi-tensor ones, and torch.compile of a whole step.
 
-Signum / SoftSignum ``fused=True`` compile their update with inductor (seconds per kernel on a
-CPU: the configurations below are chosen to share kernels); Muon / SoftMuon ``fused=True`` run
+Signum / SoftSignum ``fused=True`` take the hand-written C++ kernel on the CPU
+(:mod:`theoropt.optim.native_kernel`) and compile their update with inductor where it cannot
+(seconds per kernel on a CPU: the configurations below are chosen to share kernels); the tests
+of the fused path run with each kernel. Muon / SoftMuon ``fused=True`` run
 their AdamW part through ``torch.optim``'s fused AdamW. Ports torch's
 ``test_fused_matches_forloop`` (same trajectory and state to float rounding, with a step without
 gradients and a frozen layer) and checks what torch's suite cannot know about ours: the
@@ -17,7 +19,7 @@ import torch
 
 from tests.optim.helpers import tiny_model, train, train_eager_and_compiled
 from tests.optim.test_torch_contract import _model_params, compare_implementations
-from theoropt.optim import Muon, Signum, SoftMuon, SoftSignum, fused, split_params
+from theoropt.optim import Muon, Signum, SoftMuon, SoftSignum, fused, native_kernel, split_params
 
 pytestmark = pytest.mark.slow  # compiles kernels
 
@@ -32,6 +34,27 @@ needs_compiler = pytest.mark.skipif(
 )
 
 
+def _not_called(*args, **kwargs):
+    raise AssertionError("inductor's kernel was called where the C++ kernel should step")
+
+
+@pytest.fixture(params=["native", "inductor"])
+def cpu_kernel(request, monkeypatch):
+    """The fused path's CPU kernels in turn: the C++ kernel (inductor's switched off, so the
+    test fails if the C++ kernel declines) and inductor's (the C++ kernel switched off)."""
+    if request.param == "native":
+        monkeypatch.setattr(fused, "_compiled_sign_descent", _not_called)
+    else:
+        monkeypatch.setattr(native_kernel, "enabled", False)
+    return request.param
+
+
+@pytest.fixture
+def inductor_kernel(monkeypatch):
+    """Inductor's kernel only (for what only it does: recompiling for new strides)."""
+    monkeypatch.setattr(native_kernel, "enabled", False)
+
+
 @needs_compiler
 @pytest.mark.parametrize(
     ("name", "settings"),
@@ -43,7 +66,7 @@ needs_compiler = pytest.mark.skipif(
     ],
     ids=["signum-dampening", "softsignum", "nesterov-maximize-decay", "no-momentum-algebraic"],
 )
-def test_fused_matches_foreach(name, settings):
+def test_fused_matches_foreach(name, settings, cpu_kernel):
     """test_fused_matches_forloop: parameters and state agree after 7 steps (a step without
     gradients, a frozen layer, both phases). The kernel leaves out the gradient's factors when
     they are 1 (the SoftSignum defaults); dampening and maximising keep them."""
@@ -51,13 +74,13 @@ def test_fused_matches_foreach(name, settings):
 
 
 @needs_compiler
-def test_fused_follows_the_per_tensor_loop_in_float64():
+def test_fused_follows_the_per_tensor_loop_in_float64(cpu_kernel):
     """In float64 the fused kernel computes in float64: agreement to the rational tanh's error."""
     compare_implementations("SoftSignum", "fused", torch.float64, SOFT, dict(rtol=1e-6, atol=1e-9))
 
 
 @needs_compiler
-def test_fused_propagates_non_finite_gradients():
+def test_fused_propagates_non_finite_gradients(cpu_kernel):
     """The compiler must not simplify the ``d - d`` that makes a NaN or inf visible."""
     for bad in (math.nan, math.inf):
         model, params = _model_params(torch.float32)
@@ -70,7 +93,7 @@ def test_fused_propagates_non_finite_gradients():
 
 
 @needs_compiler
-def test_a_gradient_with_new_strides_gets_a_kernel_of_its_own():
+def test_a_gradient_with_new_strides_gets_a_kernel_of_its_own(inductor_kernel):
     """The kernel is compiled for its inputs' strides and inductor's own checks of them are
     switched off (``fused._COMPILE_OPTIONS``): ``torch.compile``'s guards must see a transposed
     gradient and recompile, so the step reads it right (against the multi-tensor path)."""
@@ -94,7 +117,7 @@ def test_a_gradient_with_new_strides_gets_a_kernel_of_its_own():
 
 
 @needs_compiler
-def test_a_training_run_is_the_same_on_both_paths():
+def test_a_training_run_is_the_same_on_both_paths(cpu_kernel):
     runs = []
     for fused_path in (False, True):
         model = tiny_model()

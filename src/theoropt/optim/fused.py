@@ -1,35 +1,43 @@
-"""One pass over the parameters per step: the sign-descent update compiled into fused kernels.
+"""One pass over the parameters per step: the sign-descent update in fused kernels.
 
 The multi-tensor path performs a step as a sequence of ``torch._foreach_*`` operations, each a
 pass over every parameter: about 14 words of memory traffic per parameter for SoftSignum. The
-fused path compiles the whole elementwise update of a group with ``torch.compile`` (inductor:
-C++ on the CPU, triton on CUDA) into one kernel per tensor that reads the parameter, the
-gradient and the momentum once and writes the parameter and the momentum once — 5 words, the
-floor (fused AdamW moves 7)::
+fused path runs the whole elementwise update of a group as one kernel per tensor that reads the
+parameter, the gradient and the momentum once and writes the parameter and the momentum once —
+5 words, the floor (fused AdamW moves 7)::
 
     m  <- beta m + c g                         (c = s (1 - dampening), s = -1 when maximising)
     d  = s g + beta m  (Nesterov)  or  m       (or s g without momentum)
     u  = sign(d)  or  phi(tau d)               (sign phase / transition: the group's soft map)
     p  <- (1 - lr wd) p - lr (u + (d - d))     (d - d: a NaN or inf in d makes p NaN)
 
-The scalars travel as one tensor (float64 for float64 parameters, float32 otherwise), so a new
-learning rate or temperature does not recompile. A kernel is compiled per group layout (number,
-shapes and dtypes of the tensors), phase (sign or soft map), Nesterov, momentum, weight decay or
-not, and ``c = s = 1`` or not (minimising without dampening, the default). Where a factor is 1
-the kernel leaves out its multiplications — without weight decay ``(1 - lr wd)``, by default
-``c`` and ``s``, two per entry with Nesterov momentum: the multiplies per entry are what bound
-the soft map's kernel on a CPU (the two of ``c`` and ``s`` took 9–12 % of the transition
-kernel's time: 1 Mi entries in cache, one thread, CPU time, paired median over 40 interleaved
-rounds, on the 2-core AMD EPYC with AVX2 + FMA while another process ran; 4 Mi entries from
-memory: 6 %). Typically two kernels per optimizer. A new momentum buffer is set to
-``(dampening / beta) s g`` so that the kernel's first update gives ``m = s g`` (exactly when
-``dampening = 0``), as the per-tensor path's copy of the first gradient.
+On the CPU, groups of float32 or float64 tensors whose parameter, gradient and buffer share one
+dense layout take the hand-written C++ kernel of :mod:`theoropt.optim.native_kernel` (built once
+per machine); everything else — CUDA (triton), other dtypes and layouts, a soft map of the
+user's own, a machine where that kernel does not build — the update below compiled by
+``torch.compile`` (inductor). Both are tested against the multi-tensor path.
 
-Compiling costs seconds to tens of seconds once per kernel and process (measured on the 2-core
-EPYC under load: 5-15 s for a 4-tensor model, 25-40 s for the 37 tensors of a 4-layer GPT;
-inductor caches compiled code on disk). ``fused=None`` therefore chooses the fused path only
-for groups of at least :data:`FUSED_MIN_NUMEL` elements on a device inductor compiles for (a
-C++ compiler on the CPU, triton on CUDA); ``fused=True`` asks for it anyway.
+For inductor the scalars travel as one tensor (float64 for float64 parameters, float32
+otherwise), so a new learning rate or temperature does not recompile. A kernel is compiled per
+group layout (number, shapes and dtypes of the tensors), phase (sign or soft map), Nesterov,
+momentum, weight decay or not, and ``c = s = 1`` or not (minimising without dampening, the
+default). Where a factor is 1 the kernel leaves out its multiplications — without weight decay
+``(1 - lr wd)``, by default ``c`` and ``s``, two per entry with Nesterov momentum: the
+multiplies per entry are what bound the soft map's kernel on a CPU (the two of ``c`` and ``s``
+took 9–12 % of the transition kernel's time: 1 Mi entries in cache, one thread, CPU time, paired
+median over 40 interleaved rounds, on the 2-core AMD EPYC with AVX2 + FMA while another process
+ran; 4 Mi entries from memory: 6 %). Typically two kernels per optimizer.
+
+Both kernels: a new momentum buffer is set to ``(dampening / beta) s g`` so that the kernel's
+first update gives ``m = s g`` (exactly when ``dampening = 0``), as the per-tensor path's copy
+of the first gradient.
+
+Compiling costs seconds to tens of seconds: inductor's kernels once per kernel and process
+(measured on the 2-core EPYC under load: 5-15 s for a 4-tensor model, 25-40 s for the 37 tensors
+of a 4-layer GPT; inductor caches compiled code on disk), the C++ kernel once per machine (16-21
+s). ``fused=None`` therefore chooses the fused path only for groups of at least
+:data:`FUSED_MIN_NUMEL` elements on a device inductor compiles for (a C++ compiler on the CPU,
+triton on CUDA); ``fused=True`` asks for it anyway.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from theoropt.optim import native_kernel
 from theoropt.optim.hyperparameters import check_fused_foreach
 from theoropt.optim.soft_maps import SoftMap
 
@@ -178,19 +187,25 @@ def sign_descent_(
     soft_map: SoftMap,
 ) -> None:
     """One fused step of the group (in place); ``buffers`` empty when there is no momentum;
-    ``tau = inf`` is the sign phase."""
-    sign_phase = math.isinf(tau)
-    values = [decay, lr, beta, sign * (1.0 - dampening), sign, 1.0 if sign_phase else tau]
+    ``tau = inf`` is the sign phase. On the CPU the hand-written kernel
+    (:mod:`theoropt.optim.native_kernel`) takes the tensors it can, inductor's the rest."""
+    direction_map = None if math.isinf(tau) else soft_map
+    values = [
+        decay,
+        lr,
+        beta,
+        sign * (1.0 - dampening),
+        sign,
+        1.0 if direction_map is None else tau,
+    ]
+    decayed, scaled = decay != 1.0, sign != 1.0 or dampening != 0.0
+    if native_kernel.sign_descent_(
+        params, grads, buffers, values, direction_map, nesterov, decayed, scaled
+    ):
+        return
     dtype = torch.float64 if torch.float64 in {p.dtype for p in params} else torch.float32
     scalars = torch.tensor(values, dtype=dtype).to(params[0].device)
     with _more_recompiles():
         _compiled_sign_descent(
-            params,
-            grads,
-            buffers,
-            scalars,
-            nesterov,
-            None if sign_phase else soft_map,
-            decay != 1.0,
-            sign != 1.0 or dampening != 0.0,
+            params, grads, buffers, scalars, nesterov, direction_map, decayed, scaled
         )

@@ -82,6 +82,11 @@ class SoftMap(ABC):
         """``phi(z)`` of one tensor in plain tensor operations (compiled by the fused path)."""
         return self.applied([z], 1.0, foreach=False)[0]
 
+    def native_form(self, dtype: torch.dtype) -> tuple[str, tuple[float, ...]] | None:
+        """:meth:`elementwise` as the C++ kernel knows it (:mod:`theoropt.optim.native_kernel`):
+        a form's name and its values; ``None`` (a map of the user's own): the kernel cannot."""
+        return None
+
     def __call__(self, z: Tensor, scale: float | Tensor = 1.0) -> Tensor:
         """``phi(scale * z)`` of one tensor."""
         return self.for_dtypes([z.dtype]).applied([z], scale, foreach=False)[0]
@@ -155,6 +160,11 @@ class TanhMap(SoftMap):
         square = z * z
         return z * _estrin(_TANH_NUMERATOR, square) / _estrin(_TANH_DENOMINATOR, square)
 
+    def native_form(self, dtype: torch.dtype) -> tuple[str, tuple[float, ...]] | None:
+        """``z P(z^2) / Q(z^2)`` on ``z`` clamped to the bound: the bound, P's and Q's
+        coefficients."""
+        return "odd_rational", (_TANH_CLAMP, *_TANH_NUMERATOR, *_TANH_DENOMINATOR)
+
     def inverse(self, y: float) -> float:
         return math.atanh(y)
 
@@ -206,6 +216,10 @@ class AlgebraicMap(SoftMap):
         mt.add_scalar_(denominators, 1.0, foreach)
         mt.rsqrt_(denominators, foreach)
         mt.mul_elementwise_(tensors, denominators, foreach)
+
+    def native_form(self, dtype: torch.dtype) -> tuple[str, tuple[float, ...]] | None:
+        """``z / sqrt(1 + z^2)`` on ``z`` clamped to the bound of ``dtype``."""
+        return "algebraic", (_square_safe_bound(dtype),)
 
     def inverse(self, y: float) -> float:
         return y / math.sqrt((1.0 - y) * (1.0 + y))

@@ -1,0 +1,217 @@
+"""The C++ kernel of the fused sign-descent step against a reference written here in NumPy.
+
+The reference computes the update of :mod:`theoropt.optim.fused` in float64 with NumPy's exact
+``tanh`` and ``sign``: the kernel agrees to its rational tanh's error (3e-7 relative in float32,
+2e-8 in float64) scaled by the learning rate, over every combination of direction map,
+momentum, weight decay and the gradient's factors, on lengths that exercise the vector loop,
+the padded last vector and the split over threads. Then what it must decline, and what
+autograd must see.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import sysconfig
+
+import numpy as np
+import pytest
+import torch
+
+from theoropt.optim import fused, native_kernel
+from theoropt.optim.soft_maps import SoftMap, get_soft_map
+
+pytestmark = [
+    pytest.mark.slow,  # builds the kernel once (cached on disk)
+    pytest.mark.skipif(
+        not fused.fused_supported("cpu"), reason="no C++ compiler (torch.compile's C++ backend)"
+    ),
+]
+
+LENGTHS = (1, 7, 8, 9, 61, 70_001)
+"""Shorter than one vector, one vector less or more, several, and more than two threads'
+shares (ATen's grain: 32768 entries)."""
+
+
+def reference_step(p, g, m, *, decay, lr, beta, dampening, sign, nesterov, tau, direction):
+    """The update of theoropt.optim.fused in float64 NumPy (``m`` None without momentum)."""
+    p, g = p.astype(np.float64), g.astype(np.float64)
+    signed = sign * g
+    if m is not None:
+        m = beta * m.astype(np.float64) + sign * (1.0 - dampening) * g
+        d = signed + beta * m if nesterov else m
+    else:
+        d = signed
+    if direction == "sign":
+        u = np.sign(d)
+    elif direction == "tanh":
+        u = np.tanh(tau * d)
+    else:
+        z = tau * d
+        u = z / np.sqrt(1.0 + z * z)
+    return decay * p - lr * (u + (d - d)), m
+
+
+def _case(length, dtype, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(length, generator=generator, dtype=dtype) for _ in range(3)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_kernel_takes_the_reference_step(dtype):
+    assert native_kernel.load(), "the C++ kernel did not build (see the warning)"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grid = itertools.product(
+            ("sign", "tanh", "algebraic"),
+            ("none", "plain", "nesterov"),
+            (0.0, 0.1),  # weight decay
+            ((1.0, 0.0), (-1.0, 0.0), (1.0, 0.3)),  # (sign, dampening): scaled or not
+        )
+        for seed, (direction, momentum, decay_rate, (sign, dampening)) in enumerate(grid):
+            for length in LENGTHS:
+                p, g, m = _case(length, dtype, seed)
+                g[0] = 0.0  # sign(0) = 0
+                settings = dict(
+                    decay=1.0 - 1e-2 * decay_rate,
+                    lr=1e-2,
+                    beta=0.0 if momentum == "none" else 0.9,
+                    dampening=dampening,
+                    sign=sign,
+                    nesterov=momentum == "nesterov",
+                    tau=math.inf if direction == "sign" else 7.0,
+                )
+                expected_p, expected_m = reference_step(
+                    p.numpy(),
+                    g.numpy(),
+                    None if momentum == "none" else m.numpy(),
+                    direction=direction,
+                    **settings,
+                )
+                buffers = [] if momentum == "none" else [m]
+                terms = np.abs(m.numpy() if buffers else 0.0) + np.abs(g.numpy())
+                soft_map = get_soft_map("tanh" if direction == "sign" else direction)
+                assert native_kernel.sign_descent_(
+                    [p],
+                    [g],
+                    buffers,
+                    [
+                        settings["decay"],
+                        settings["lr"],
+                        settings["beta"],
+                        sign * (1.0 - dampening),
+                        sign,
+                        1.0 if direction == "sign" else settings["tau"],
+                    ],
+                    None if direction == "sign" else soft_map,
+                    settings["nesterov"],
+                    decay_rate != 0.0,
+                    sign != 1.0 or dampening != 0.0,
+                )
+                eps = torch.finfo(dtype).eps
+                # rounding: a few eps of the terms (|m| + |g| for the buffer, |p| + lr for p);
+                # the soft map: its error plus tau times the direction's rounding, times lr
+                map_error = 4e-7 if dtype == torch.float32 else 3e-8
+                if direction == "sign":
+                    map_error = 0.0
+                slack = settings["lr"] * (map_error + 7.0 * 4 * eps * terms)
+                bound_p = 4 * eps * (np.abs(expected_p) + settings["lr"]) + slack
+                where = f"{direction}, {momentum}, decay {decay_rate}, sign {sign}, n={length}"
+                assert np.all(np.abs(p.numpy() - expected_p) <= bound_p), where
+                if expected_m is not None:
+                    bound_m = 4 * eps * (np.abs(expected_m) + terms)
+                    assert np.all(np.abs(m.numpy() - expected_m) <= bound_m), where
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_non_finite_directions_make_their_parameter_nan():
+    p, g, _ = _case(20, torch.float32, 0)
+    g[3], g[11] = math.nan, -math.inf
+    for direction in (None, get_soft_map("tanh"), get_soft_map("algebraic")):
+        q = p.clone()
+        tau = 1.0 if direction is None else 5.0
+        scalars = [1.0, 0.1, 0.0, 1.0, 1.0, tau]
+        assert native_kernel.sign_descent_([q], [g], [], scalars, direction, False, False, False)
+        assert torch.isnan(q[[3, 11]]).all() and torch.isfinite(q).sum() == 18
+
+
+class _OwnMap(SoftMap):
+    """A soft map the kernel does not know."""
+
+    def prefactor(self, scale):
+        return scale
+
+    def finish_(self, tensors, foreach):
+        for t in tensors:
+            t.tanh_()
+
+    def inverse(self, y):
+        return math.atanh(y)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["transposed gradient", "strided parameter", "bfloat16", "mixed dtypes", "own map", "meta"],
+)
+def test_the_kernel_declines_what_it_cannot_read_and_touches_nothing(case):
+    p, g, m = _case(12, torch.float32, 1)
+    soft_map = get_soft_map("tanh")
+    if case == "transposed gradient":
+        p, g, m = p.reshape(3, 4), g.reshape(4, 3).t(), m.reshape(3, 4)
+    elif case == "strided parameter":
+        p, g, m = p[::2], g[::2], m[::2]
+    elif case == "bfloat16":
+        p, g, m = p.bfloat16(), g.bfloat16(), m.bfloat16()
+    elif case == "mixed dtypes":
+        g = g.double()
+    elif case == "own map":
+        soft_map = _OwnMap()
+    else:
+        p, g, m = (t.to("meta") for t in (p, g, m))
+    before = [t.clone() for t in (p, g, m)]
+    scalars = [1.0, 0.1, 0.9, 1.0, 1.0, 3.0]
+    assert not native_kernel.sign_descent_([p], [g], [m], scalars, soft_map, False, False, False)
+    if case != "meta":
+        for now, then in zip((p, g, m), before, strict=True):
+            assert torch.equal(now, then)
+
+
+def test_autograd_sees_the_parameters_change():
+    """Written through raw pointers, the step must still bump the version counters: a graph
+    that saved the parameter cannot be back-propagated after the step (as with torch.optim)."""
+    p = torch.randn(16, requires_grad=True)
+    p.grad = torch.randn(16)
+    m = torch.zeros(16)
+    loss = (p * p).sum()  # saves p
+    versions = p._version, m._version
+    with torch.no_grad():
+        assert native_kernel.sign_descent_(
+            [p], [p.grad], [m], [1.0, 0.1, 0.9, 1.0, 1.0, 1.0], None, False, False, False
+        )
+    assert p._version > versions[0] and m._version > versions[1]
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_disabled_the_kernel_declines():
+    p, g, m = _case(8, torch.float32, 2)
+    native_kernel.enabled = False
+    try:
+        assert not native_kernel.sign_descent_(
+            [p], [g], [m], [1.0, 0.1, 0.9, 1.0, 1.0, 1.0], None, False, False, False
+        )
+    finally:
+        native_kernel.enabled = True
+
+
+def test_ninja_installed_beside_the_interpreter_is_put_on_path(monkeypatch):
+    """The ``ninja`` dependency lands in the environment's scripts directory, which is not on
+    ``PATH`` when the environment was not activated (``.venv/bin/python -m pytest``)."""
+    monkeypatch.setattr(native_kernel.shutil, "which", lambda name: None)
+    monkeypatch.setenv("PATH", "/nowhere")
+    with native_kernel._ninja_on_path():
+        assert os.environ["PATH"].split(os.pathsep) == [sysconfig.get_path("scripts"), "/nowhere"]
+    assert os.environ["PATH"] == "/nowhere"
