@@ -14,6 +14,7 @@ import itertools
 import math
 import os
 import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,9 +61,13 @@ def _case(length, dtype, seed):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_the_kernel_takes_the_reference_step(dtype):
+    """One call for tensors of all of LENGTHS at once (their entries are split over the threads
+    as one range), for every combination; each tensor against the reference."""
     assert native_kernel.load(), "the C++ kernel did not build (see the warning)"
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
+    eps = torch.finfo(dtype).eps
+    map_error = 4e-7 if dtype == torch.float32 else 3e-8  # the rational tanh's, relative
     try:
         grid = itertools.product(
             ("sign", "tanh", "algebraic"),
@@ -71,57 +76,55 @@ def test_the_kernel_takes_the_reference_step(dtype):
             ((1.0, 0.0), (-1.0, 0.0), (1.0, 0.3)),  # (sign, dampening): scaled or not
         )
         for seed, (direction, momentum, decay_rate, (sign, dampening)) in enumerate(grid):
-            for length in LENGTHS:
-                p, g, m = _case(length, dtype, seed)
+            settings = dict(
+                decay=1.0 - 1e-2 * decay_rate,
+                lr=1e-2,
+                beta=0.0 if momentum == "none" else 0.9,
+                dampening=dampening,
+                sign=sign,
+                nesterov=momentum == "nesterov",
+                tau=math.inf if direction == "sign" else 7.0,
+            )
+            cases = [_case(length, dtype, seed) for length in LENGTHS]
+            expected, terms = [], []
+            for p, g, m in cases:
                 g[0] = 0.0  # sign(0) = 0
-                settings = dict(
-                    decay=1.0 - 1e-2 * decay_rate,
-                    lr=1e-2,
-                    beta=0.0 if momentum == "none" else 0.9,
-                    dampening=dampening,
-                    sign=sign,
-                    nesterov=momentum == "nesterov",
-                    tau=math.inf if direction == "sign" else 7.0,
+                buffer = None if momentum == "none" else m.numpy()
+                expected.append(
+                    reference_step(p.numpy(), g.numpy(), buffer, direction=direction, **settings)
                 )
-                expected_p, expected_m = reference_step(
-                    p.numpy(),
-                    g.numpy(),
-                    None if momentum == "none" else m.numpy(),
-                    direction=direction,
-                    **settings,
-                )
-                buffers = [] if momentum == "none" else [m]
-                terms = np.abs(m.numpy() if buffers else 0.0) + np.abs(g.numpy())
-                soft_map = get_soft_map("tanh" if direction == "sign" else direction)
-                assert native_kernel.sign_descent_(
-                    [p],
-                    [g],
-                    buffers,
-                    [
-                        settings["decay"],
-                        settings["lr"],
-                        settings["beta"],
-                        sign * (1.0 - dampening),
-                        sign,
-                        1.0 if direction == "sign" else settings["tau"],
-                    ],
-                    None if direction == "sign" else soft_map,
-                    settings["nesterov"],
-                    decay_rate != 0.0,
-                    sign != 1.0 or dampening != 0.0,
-                )
-                eps = torch.finfo(dtype).eps
-                # rounding: a few eps of the terms (|m| + |g| for the buffer, |p| + lr for p);
-                # the soft map: its error plus tau times the direction's rounding, times lr
-                map_error = 4e-7 if dtype == torch.float32 else 3e-8
-                if direction == "sign":
-                    map_error = 0.0
-                slack = settings["lr"] * (map_error + 7.0 * 4 * eps * terms)
+                terms.append(np.abs(0.0 if buffer is None else buffer) + np.abs(g.numpy()))
+            params, grads, buffers = (list(column) for column in zip(*cases, strict=True))
+            scalars = [
+                settings["decay"],
+                settings["lr"],
+                settings["beta"],
+                sign * (1.0 - dampening),
+                sign,
+                1.0 if direction == "sign" else settings["tau"],
+            ]
+            assert native_kernel.sign_descent_(
+                params,
+                grads,
+                [] if momentum == "none" else buffers,
+                scalars,
+                None if direction == "sign" else get_soft_map(direction),
+                settings["nesterov"],
+                decay_rate != 0.0,
+                sign != 1.0 or dampening != 0.0,
+            )
+            # rounding: a few eps of the terms (|m| + |g| for the buffer, |p| + lr for p); the
+            # soft map: its error plus tau times the direction's rounding, times lr
+            for (p, _, m), (expected_p, expected_m), term in zip(
+                cases, expected, terms, strict=True
+            ):
+                error = 0.0 if direction == "sign" else map_error
+                slack = settings["lr"] * (error + 7.0 * 4 * eps * term)
                 bound_p = 4 * eps * (np.abs(expected_p) + settings["lr"]) + slack
-                where = f"{direction}, {momentum}, decay {decay_rate}, sign {sign}, n={length}"
+                where = f"{direction}, {momentum}, decay {decay_rate}, sign {sign}, n={p.numel()}"
                 assert np.all(np.abs(p.numpy() - expected_p) <= bound_p), where
                 if expected_m is not None:
-                    bound_m = 4 * eps * (np.abs(expected_m) + terms)
+                    bound_m = 4 * eps * (np.abs(expected_m) + term)
                     assert np.all(np.abs(m.numpy() - expected_m) <= bound_m), where
     finally:
         torch.set_num_threads(threads)
@@ -215,3 +218,27 @@ def test_ninja_installed_beside_the_interpreter_is_put_on_path(monkeypatch):
     with native_kernel._ninja_on_path():
         assert os.environ["PATH"].split(os.pathsep) == [sysconfig.get_path("scripts"), "/nowhere"]
     assert os.environ["PATH"] == "/nowhere"
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc")
+def test_the_kernel_shares_torchs_openmp_runtime():
+    """Built with OpenMP (else ``at::parallel_for`` is a serial loop), it must use the
+    ``libgomp`` torch loaded, not a second runtime that ``torch.set_num_threads`` cannot reach."""
+    assert native_kernel.load()
+    assert native_kernel._openmp_flags()[0], "inductor knows OpenMP flags on this platform"
+    runtimes = {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()}
+    assert len({path for path in runtimes if "libgomp" in Path(path).name}) == 1
+
+
+def test_without_openmp_the_kernel_declines_more_than_one_thread(monkeypatch):
+    monkeypatch.setattr(native_kernel, "_openmp_flags", lambda: ([], []))
+    p, g, m = _case(8, torch.float32, 3)
+    scalars = [1.0, 0.1, 0.9, 1.0, 1.0, 1.0]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert not native_kernel.sign_descent_([p], [g], [m], scalars, None, False, False, False)
+        torch.set_num_threads(1)
+        assert native_kernel.sign_descent_([p], [g], [m], scalars, None, False, False, False)
+    finally:
+        torch.set_num_threads(threads)

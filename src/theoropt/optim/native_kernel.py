@@ -6,7 +6,8 @@ entries (its float32 pointers may alias the scalars' tensor), evaluates ``sign``
 and checks dynamo's guards for every tensor on every call. ``csrc/sign_descent.cpp`` is the same
 update over the same 5 words an entry with ``__restrict`` pointers, the scalars by value and
 ``at::vec::Vectorized`` (AVX2, AVX-512, NEON, ...: whatever the machine's vector ISA is, chosen
-as inductor chooses it). It is built with ``torch.utils.cpp_extension`` (and ``ninja``) on the
+as inductor chooses it); all the group's entries are split over torch's threads
+(``torch.set_num_threads``) in one OpenMP region, torch's own runtime. It is built with ``torch.utils.cpp_extension`` (and ``ninja``) on the
 first fused step on a CPU — 16–21 s on the 2-core AMD EPYC of 2 Dec, then cached on disk under
 ``TORCH_EXTENSIONS_DIR`` (``~/.cache/torch_extensions``), one build per vector ISA, loaded in
 well under a second by later processes — and registered as ``torch.ops.theoropt.sign_descent_``.
@@ -63,6 +64,24 @@ def _vector_isa_flags() -> tuple[str, list[str]]:
     return str(isa), flags
 
 
+@functools.cache
+def _openmp_flags() -> tuple[list[str], list[str]]:
+    """Compiler and linker flags for OpenMP, as inductor builds its CPU kernels: without them
+    ``at::parallel_for`` compiles to a serial loop. The kernel links the ``libgomp.so.1`` torch
+    has loaded already (same soname), so ``torch.set_num_threads`` governs it. Empty where
+    inductor knows no flags (the kernel then runs only at one thread)."""
+    try:
+        from torch._inductor.cpp_builder import _get_openmp_args, get_cpp_compiler
+
+        cflags, ldflags, include_dirs, lib_dirs, libs, _ = _get_openmp_args(get_cpp_compiler())
+    except (ImportError, RuntimeError, OSError, ValueError, TypeError):
+        return [], []
+    compile_flags = [f"-{flag}" for flag in cflags] + [f"-I{path}" for path in include_dirs]
+    link_flags = [f"-{flag}" for flag in (*cflags, *ldflags)]
+    link_flags += [f"-L{path}" for path in lib_dirs] + [f"-l{lib}" for lib in libs]
+    return compile_flags, link_flags
+
+
 @contextlib.contextmanager
 def _ninja_on_path() -> Iterator[None]:
     """``torch.utils.cpp_extension`` runs ``ninja`` from ``PATH``; the ``ninja`` dependency
@@ -90,12 +109,14 @@ def _build() -> bool:
     from torch.utils import cpp_extension
 
     isa, flags = _vector_isa_flags()
+    openmp_compile, openmp_link = _openmp_flags()
     try:
         with _ninja_on_path():
             cpp_extension.load(
                 name=f"theoropt_sign_descent_{isa}",
                 sources=[str(SOURCE)],
-                extra_cflags=["-O3", *flags],
+                extra_cflags=["-O3", *flags, *openmp_compile],
+                extra_ldflags=openmp_link,
                 is_python_module=False,
             )
     except (RuntimeError, OSError, ImportError, ValueError) as error:
@@ -124,6 +145,8 @@ def sign_descent_(
     tensors and map; ``False``, touching nothing, otherwise."""
     if not enabled or params[0].device.type != "cpu" or torch.compiler.is_compiling():
         return False
+    if torch.get_num_threads() > 1 and not _openmp_flags()[0]:
+        return False  # serial: inductor's kernel uses the threads
     if soft_map is None:
         direction, values = DIRECTIONS["sign"], []
     else:

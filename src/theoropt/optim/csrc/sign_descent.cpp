@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace {
 
@@ -114,18 +115,31 @@ void update_range(T* __restrict p, const T* __restrict g, T* __restrict m, int64
   }
 }
 
+// All the tensors as one range of entries split over the threads in one parallel region (a
+// region per tensor wakes the threads once per tensor: most tensors of a model are small).
 template <typename T, Direction kMap, Momentum kMomentum, bool kDecayed, bool kScaled>
 void update_tensors(at::TensorList params, at::TensorList grads, at::TensorList buffers,
                     const Settings<T>& k) {
-  for (size_t i = 0; i < params.size(); ++i) {
-    T* p = params[i].data_ptr<T>();
-    const T* g = grads[i].data_ptr<T>();
-    T* m = kMomentum == Momentum::kNone ? nullptr : buffers[i].data_ptr<T>();
-    at::parallel_for(0, params[i].numel(), kGrainSize,
-                     [&](int64_t begin, int64_t end) {
-                       update_range<T, kMap, kMomentum, kDecayed, kScaled>(p, g, m, begin, end, k);
-                     });
+  const size_t count = params.size();
+  std::vector<int64_t> offsets(count + 1, 0);
+  std::vector<T*> p(count), m(count, nullptr);
+  std::vector<const T*> g(count);
+  for (size_t i = 0; i < count; ++i) {
+    offsets[i + 1] = offsets[i] + params[i].numel();
+    p[i] = params[i].data_ptr<T>();
+    g[i] = grads[i].data_ptr<T>();
+    if (kMomentum != Momentum::kNone) m[i] = buffers[i].data_ptr<T>();
   }
+  at::parallel_for(0, offsets[count], kGrainSize, [&](int64_t begin, int64_t end) {
+    // the tensor holding entry `begin`: the last offset at or below it
+    size_t i = std::upper_bound(offsets.begin(), offsets.end(), begin) - offsets.begin() - 1;
+    for (; begin < end; ++i) {
+      const int64_t stop = std::min(end, offsets[i + 1]);
+      update_range<T, kMap, kMomentum, kDecayed, kScaled>(p[i], g[i], m[i], begin - offsets[i],
+                                                          stop - offsets[i], k);
+      begin = stop;
+    }
+  });
 }
 
 // The template arguments from run-time values, one at a time.
