@@ -182,6 +182,39 @@ def test_the_kernel_declines_what_it_cannot_read_and_touches_nothing(case):
             assert torch.equal(now, then)
 
 
+@pytest.mark.parametrize(
+    "case", ["parameter twice", "gradient is its parameter", "overlapping parameters"]
+)
+def test_the_kernel_declines_tensors_that_share_memory(case):
+    """Its pointers are ``__restrict`` and the group's entries are split over the threads: a
+    parameter twice in a group (torch.optim only warns) would be updated by two threads at once
+    (at two threads, 8 M entries: different results from run to run), a gradient that is a view
+    of its parameter breaks the ``__restrict`` promise. Declined, touching nothing (inductor's
+    kernel takes them, as before the C++ kernel)."""
+    base, g, m = _case(24, torch.float32, 4)
+    if case == "parameter twice":
+        params, grads, buffers = [base, base], [g, g], [m, m]
+    elif case == "gradient is its parameter":
+        params, grads, buffers = [base], [base.detach()], [m]
+    else:
+        params, grads, buffers = [base[:16], base[8:]], [g[:16], g[8:]], [m[:16], m[8:]]
+    before = [t.clone() for t in (base, g, m)]
+    scalars = [1.0, 0.1, 0.9, 1.0, 1.0, 1.0]
+    assert not native_kernel.sign_descent_(
+        params, grads, buffers, scalars, None, False, False, False
+    )
+    for now, then in zip((base, g, m), before, strict=True):
+        assert torch.equal(now, then)
+
+
+def test_gradients_may_share_memory():
+    """Gradients are only read: two parameters with one gradient tensor are stepped."""
+    p, q, g = _case(16, torch.float32, 5)
+    assert native_kernel.sign_descent_(
+        [p, q], [g, g], [], [1.0, 0.1, 0.0, 1.0, 1.0, 1.0], None, False, False, False
+    )
+
+
 def test_autograd_sees_the_parameters_change():
     """Written through raw pointers, the step must still bump the version counters: a graph
     that saved the parameter cannot be back-propagated after the step (as with torch.optim)."""

@@ -14,8 +14,10 @@ well under a second by later processes — and registered as ``torch.ops.theorop
 
 It takes float32 and float64 tensors whose parameter, gradient and buffer share one dense
 layout, and the soft maps that describe themselves (:meth:`SoftMap.native_form`); anything else
-— other dtypes, mixed layouts, tensor subclasses, a map of the user's own, a machine where the
-build fails (a warning says why) — goes to the inductor kernel.
+— other dtypes, mixed layouts, a parameter or buffer sharing memory with another tensor of the
+group (a parameter twice in a group, a gradient that is a view of its parameter), tensor
+subclasses, a map of the user's own, a machine where the build fails (a warning says why) —
+goes to the inductor kernel.
 """
 
 from __future__ import annotations
