@@ -10,15 +10,19 @@ autograd must see.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import os
 import sysconfig
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch.utils import cpp_extension
 
 from theoropt.optim import fused, native_kernel
 from theoropt.optim.soft_maps import SoftMap, get_soft_map
@@ -243,6 +247,71 @@ def test_disabled_the_kernel_declines():
         native_kernel.enabled = True
 
 
+def test_a_failed_build_warns_once_and_the_kernel_declines(monkeypatch):
+    """Where the build fails, one RuntimeWarning says why and every later call declines (the
+    fused step then takes inductor's kernel), without trying to build again."""
+    attempts = []
+
+    def failing_build(**kwargs):
+        attempts.append(kwargs["name"])
+        raise RuntimeError("Error building extension: no compiler here")
+
+    monkeypatch.setattr(cpp_extension, "load", failing_build)
+    native_kernel._load_once.cache_clear()
+    try:
+        p, g, m = _case(8, torch.float32, 6)
+        before = p.clone()
+        scalars = [1.0, 0.1, 0.9, 1.0, 1.0, 1.0]
+        with pytest.warns(RuntimeWarning, match="could not be built .*no compiler here") as record:
+            for _ in range(3):
+                assert not native_kernel.sign_descent_(
+                    [p], [g], [m], scalars, None, False, False, False
+                )
+        assert len(attempts) == 1
+        assert sum("could not be built" in str(w.message) for w in record) == 1
+        assert torch.equal(p, before)
+    finally:
+        native_kernel._load_once.cache_clear()  # the next test loads the real build again
+
+
+def test_a_second_build_passes_the_same_arguments(monkeypatch):
+    """``cpp_extension.load`` appends torch's libraries to the ``extra_ldflags`` list it is
+    given; had that list been the cached OpenMP flags, a second build in the process would have
+    new arguments, so a new version (``..._v1``) whose ``TORCH_LIBRARY(theoropt)`` aborts the
+    process ("Only a single TORCH_LIBRARY can be used")."""
+    calls = []
+
+    def recording_build(**kwargs):
+        calls.append(copy.deepcopy(kwargs))
+        kwargs["extra_ldflags"].append("-ltorch_cpu")  # as torch's _prepare_ldflags does
+        kwargs["extra_cflags"].append("-DTORCH_EXTENSION_NAME=x")
+
+    monkeypatch.setattr(cpp_extension, "load", recording_build)
+    assert native_kernel._build() and native_kernel._build()
+    assert calls[0] == calls[1]
+
+
+def test_threads_loading_at_once_build_once(monkeypatch):
+    """The first fused steps of several threads at once: one build, the others wait for it."""
+    calls = []
+
+    def slow_build(**kwargs):
+        calls.append(kwargs["name"])
+        time.sleep(0.2)
+
+    monkeypatch.setattr(cpp_extension, "load", slow_build)
+    native_kernel._load_once.cache_clear()
+    try:
+        threads = [threading.Thread(target=native_kernel.load) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(calls) == 1
+    finally:
+        native_kernel._load_once.cache_clear()  # the next test loads the real build again
+
+
 def test_ninja_installed_beside_the_interpreter_is_put_on_path(monkeypatch):
     """The ``ninja`` dependency lands in the environment's scripts directory, which is not on
     ``PATH`` when the environment was not activated (``.venv/bin/python -m pytest``)."""
@@ -264,7 +333,7 @@ def test_the_kernel_shares_torchs_openmp_runtime():
 
 
 def test_without_openmp_the_kernel_declines_more_than_one_thread(monkeypatch):
-    monkeypatch.setattr(native_kernel, "_openmp_flags", lambda: ([], []))
+    monkeypatch.setattr(native_kernel, "_openmp_flags", lambda: ((), ()))
     p, g, m = _case(8, torch.float32, 3)
     scalars = [1.0, 0.1, 0.9, 1.0, 1.0, 1.0]
     threads = torch.get_num_threads()
