@@ -134,6 +134,49 @@ def test_the_kernel_takes_the_reference_step(dtype):
         torch.set_num_threads(threads)
 
 
+def test_the_kernel_writes_only_its_tensors_entries():
+    """Tensors as disjoint views of one storage with NaN guards between them (storage offsets;
+    lengths around one vector): the padded last vector must not write past a tensor's end."""
+    lengths, gap = (1, 7, 8, 9, 17), 8
+    bases = [torch.full((sum(lengths) + gap * (len(lengths) + 1),), math.nan) for _ in range(3)]
+    views, start = [], gap
+    written = torch.zeros(bases[0].numel(), dtype=torch.bool)
+    for n in lengths:
+        views.append([base[start : start + n] for base in bases])
+        written[start : start + n] = True
+        start += n + gap
+    for p, g, m in views:
+        for t in (p, g, m):
+            t.copy_(torch.randn(t.shape))
+    params, grads, buffers = (list(column) for column in zip(*views, strict=True))
+    expected = [p - 0.1 * torch.sign(0.9 * m + g) for p, g, m in views]
+    assert native_kernel.sign_descent_(
+        params, grads, buffers, [1.0, 0.1, 0.9, 1.0, 1.0, 1.0], None, False, False, False
+    )
+    for p, want in zip(params, expected, strict=True):
+        torch.testing.assert_close(p, want)
+    for base in bases:
+        assert torch.isnan(base[~written]).all() and not torch.isnan(base[written]).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_algebraic_map_saturates_where_the_square_overflows(dtype):
+    """``tau d`` beyond ``sqrt(max)``: clamped to its dtype's bound (AlgebraicMap.native_form),
+    the map gives +-1; unclamped, ``z^2`` overflows and it would give 0 (NaN at infinity)."""
+    huge = math.sqrt(torch.finfo(dtype).max) * 4
+    g = torch.tensor([huge, -huge, 1e-3 / 7, -1.0], dtype=dtype)
+    p = torch.zeros(4, dtype=dtype)
+    scalars = [1.0, 0.1, 0.0, 1.0, 1.0, 7.0]
+    assert native_kernel.sign_descent_(
+        [p], [g], [], scalars, get_soft_map("algebraic"), False, False, False
+    )
+    z = 7.0 * g[2:].double()
+    expected = torch.cat(
+        [torch.tensor([-0.1, 0.1], dtype=torch.float64), -0.1 * z / torch.sqrt(1.0 + z * z)]
+    )
+    torch.testing.assert_close(p.double(), expected, rtol=4 * torch.finfo(dtype).eps, atol=0.0)
+
+
 def test_non_finite_directions_make_their_parameter_nan():
     p, g, _ = _case(20, torch.float32, 0)
     g[3], g[11] = math.nan, -math.inf
