@@ -7,10 +7,11 @@ and checks dynamo's guards for every tensor on every call. ``csrc/sign_descent.c
 update over the same 5 words an entry with ``__restrict`` pointers, the scalars by value and
 ``at::vec::Vectorized`` (AVX2, AVX-512, NEON, ...: whatever the machine's vector ISA is, chosen
 as inductor chooses it); all the group's entries are split over torch's threads
-(``torch.set_num_threads``) in one OpenMP region, torch's own runtime. It is built with ``torch.utils.cpp_extension`` (and ``ninja``) on the
-first fused step on a CPU — 16–21 s on the 2-core AMD EPYC of 2 Dec, then cached on disk under
-``TORCH_EXTENSIONS_DIR`` (``~/.cache/torch_extensions``), one build per vector ISA, loaded in
-well under a second by later processes — and registered as ``torch.ops.theoropt.sign_descent_``.
+(``torch.set_num_threads``) in one OpenMP region, torch's own runtime. It is built with
+``torch.utils.cpp_extension`` (and ``ninja``) on the first fused step on a CPU — 16–21 s on the
+2-core AMD EPYC of 2 Dec, then cached on disk under ``TORCH_EXTENSIONS_DIR``
+(``~/.cache/torch_extensions``), one build per vector ISA, loaded in well under a second by
+later processes — and registered as ``torch.ops.theoropt.sign_descent_``.
 
 It takes float32 and float64 tensors whose parameter, gradient and buffer share one dense
 layout, and the soft maps that describe themselves (:meth:`SoftMap.native_form`); anything else
