@@ -10,15 +10,19 @@ autograd must see.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import os
 import sysconfig
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch.utils import cpp_extension
 
 from theoropt.optim import fused, native_kernel
 from theoropt.optim.soft_maps import SoftMap, get_soft_map
@@ -130,6 +134,49 @@ def test_the_kernel_takes_the_reference_step(dtype):
         torch.set_num_threads(threads)
 
 
+def test_the_kernel_writes_only_its_tensors_entries():
+    """Tensors as disjoint views of one storage with NaN guards between them (storage offsets;
+    lengths around one vector): the padded last vector must not write past a tensor's end."""
+    lengths, gap = (1, 7, 8, 9, 17), 8
+    bases = [torch.full((sum(lengths) + gap * (len(lengths) + 1),), math.nan) for _ in range(3)]
+    views, start = [], gap
+    written = torch.zeros(bases[0].numel(), dtype=torch.bool)
+    for n in lengths:
+        views.append([base[start : start + n] for base in bases])
+        written[start : start + n] = True
+        start += n + gap
+    for p, g, m in views:
+        for t in (p, g, m):
+            t.copy_(torch.randn(t.shape))
+    params, grads, buffers = (list(column) for column in zip(*views, strict=True))
+    expected = [p - 0.1 * torch.sign(0.9 * m + g) for p, g, m in views]
+    assert native_kernel.sign_descent_(
+        params, grads, buffers, [1.0, 0.1, 0.9, 1.0, 1.0, 1.0], None, False, False, False
+    )
+    for p, want in zip(params, expected, strict=True):
+        torch.testing.assert_close(p, want)
+    for base in bases:
+        assert torch.isnan(base[~written]).all() and not torch.isnan(base[written]).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_algebraic_map_saturates_where_the_square_overflows(dtype):
+    """``tau d`` beyond ``sqrt(max)``: clamped to its dtype's bound (AlgebraicMap.native_form),
+    the map gives +-1; unclamped, ``z^2`` overflows and it would give 0 (NaN at infinity)."""
+    huge = math.sqrt(torch.finfo(dtype).max) * 4
+    g = torch.tensor([huge, -huge, 1e-3 / 7, -1.0], dtype=dtype)
+    p = torch.zeros(4, dtype=dtype)
+    scalars = [1.0, 0.1, 0.0, 1.0, 1.0, 7.0]
+    assert native_kernel.sign_descent_(
+        [p], [g], [], scalars, get_soft_map("algebraic"), False, False, False
+    )
+    z = 7.0 * g[2:].double()
+    expected = torch.cat(
+        [torch.tensor([-0.1, 0.1], dtype=torch.float64), -0.1 * z / torch.sqrt(1.0 + z * z)]
+    )
+    torch.testing.assert_close(p.double(), expected, rtol=4 * torch.finfo(dtype).eps, atol=0.0)
+
+
 def test_non_finite_directions_make_their_parameter_nan():
     p, g, _ = _case(20, torch.float32, 0)
     g[3], g[11] = math.nan, -math.inf
@@ -182,6 +229,39 @@ def test_the_kernel_declines_what_it_cannot_read_and_touches_nothing(case):
             assert torch.equal(now, then)
 
 
+@pytest.mark.parametrize(
+    "case", ["parameter twice", "gradient is its parameter", "overlapping parameters"]
+)
+def test_the_kernel_declines_tensors_that_share_memory(case):
+    """Its pointers are ``__restrict`` and the group's entries are split over the threads: a
+    parameter twice in a group (torch.optim only warns) would be updated by two threads at once
+    (at two threads, 8 M entries: different results from run to run), a gradient that is a view
+    of its parameter breaks the ``__restrict`` promise. Declined, touching nothing (inductor's
+    kernel takes them, as before the C++ kernel)."""
+    base, g, m = _case(24, torch.float32, 4)
+    if case == "parameter twice":
+        params, grads, buffers = [base, base], [g, g], [m, m]
+    elif case == "gradient is its parameter":
+        params, grads, buffers = [base], [base.detach()], [m]
+    else:
+        params, grads, buffers = [base[:16], base[8:]], [g[:16], g[8:]], [m[:16], m[8:]]
+    before = [t.clone() for t in (base, g, m)]
+    scalars = [1.0, 0.1, 0.9, 1.0, 1.0, 1.0]
+    assert not native_kernel.sign_descent_(
+        params, grads, buffers, scalars, None, False, False, False
+    )
+    for now, then in zip((base, g, m), before, strict=True):
+        assert torch.equal(now, then)
+
+
+def test_gradients_may_share_memory():
+    """Gradients are only read: two parameters with one gradient tensor are stepped."""
+    p, q, g = _case(16, torch.float32, 5)
+    assert native_kernel.sign_descent_(
+        [p, q], [g, g], [], [1.0, 0.1, 0.0, 1.0, 1.0, 1.0], None, False, False, False
+    )
+
+
 def test_autograd_sees_the_parameters_change():
     """Written through raw pointers, the step must still bump the version counters: a graph
     that saved the parameter cannot be back-propagated after the step (as with torch.optim)."""
@@ -210,6 +290,71 @@ def test_disabled_the_kernel_declines():
         native_kernel.enabled = True
 
 
+def test_a_failed_build_warns_once_and_the_kernel_declines(monkeypatch):
+    """Where the build fails, one RuntimeWarning says why and every later call declines (the
+    fused step then takes inductor's kernel), without trying to build again."""
+    attempts = []
+
+    def failing_build(**kwargs):
+        attempts.append(kwargs["name"])
+        raise RuntimeError("Error building extension: no compiler here")
+
+    monkeypatch.setattr(cpp_extension, "load", failing_build)
+    native_kernel._load_once.cache_clear()
+    try:
+        p, g, m = _case(8, torch.float32, 6)
+        before = p.clone()
+        scalars = [1.0, 0.1, 0.9, 1.0, 1.0, 1.0]
+        with pytest.warns(RuntimeWarning, match="could not be built .*no compiler here") as record:
+            for _ in range(3):
+                assert not native_kernel.sign_descent_(
+                    [p], [g], [m], scalars, None, False, False, False
+                )
+        assert len(attempts) == 1
+        assert sum("could not be built" in str(w.message) for w in record) == 1
+        assert torch.equal(p, before)
+    finally:
+        native_kernel._load_once.cache_clear()  # the next test loads the real build again
+
+
+def test_a_second_build_passes_the_same_arguments(monkeypatch):
+    """``cpp_extension.load`` appends torch's libraries to the ``extra_ldflags`` list it is
+    given; had that list been the cached OpenMP flags, a second build in the process would have
+    new arguments, so a new version (``..._v1``) whose ``TORCH_LIBRARY(theoropt)`` aborts the
+    process ("Only a single TORCH_LIBRARY can be used")."""
+    calls = []
+
+    def recording_build(**kwargs):
+        calls.append(copy.deepcopy(kwargs))
+        kwargs["extra_ldflags"].append("-ltorch_cpu")  # as torch's _prepare_ldflags does
+        kwargs["extra_cflags"].append("-DTORCH_EXTENSION_NAME=x")
+
+    monkeypatch.setattr(cpp_extension, "load", recording_build)
+    assert native_kernel._build() and native_kernel._build()
+    assert calls[0] == calls[1]
+
+
+def test_threads_loading_at_once_build_once(monkeypatch):
+    """The first fused steps of several threads at once: one build, the others wait for it."""
+    calls = []
+
+    def slow_build(**kwargs):
+        calls.append(kwargs["name"])
+        time.sleep(0.2)
+
+    monkeypatch.setattr(cpp_extension, "load", slow_build)
+    native_kernel._load_once.cache_clear()
+    try:
+        threads = [threading.Thread(target=native_kernel.load) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(calls) == 1
+    finally:
+        native_kernel._load_once.cache_clear()  # the next test loads the real build again
+
+
 def test_ninja_installed_beside_the_interpreter_is_put_on_path(monkeypatch):
     """The ``ninja`` dependency lands in the environment's scripts directory, which is not on
     ``PATH`` when the environment was not activated (``.venv/bin/python -m pytest``)."""
@@ -231,7 +376,7 @@ def test_the_kernel_shares_torchs_openmp_runtime():
 
 
 def test_without_openmp_the_kernel_declines_more_than_one_thread(monkeypatch):
-    monkeypatch.setattr(native_kernel, "_openmp_flags", lambda: ([], []))
+    monkeypatch.setattr(native_kernel, "_openmp_flags", lambda: ((), ()))
     p, g, m = _case(8, torch.float32, 3)
     scalars = [1.0, 0.1, 0.9, 1.0, 1.0, 1.0]
     threads = torch.get_num_threads()

@@ -7,15 +7,18 @@ and checks dynamo's guards for every tensor on every call. ``csrc/sign_descent.c
 update over the same 5 words an entry with ``__restrict`` pointers, the scalars by value and
 ``at::vec::Vectorized`` (AVX2, AVX-512, NEON, ...: whatever the machine's vector ISA is, chosen
 as inductor chooses it); all the group's entries are split over torch's threads
-(``torch.set_num_threads``) in one OpenMP region, torch's own runtime. It is built with ``torch.utils.cpp_extension`` (and ``ninja``) on the
-first fused step on a CPU — 16–21 s on the 2-core AMD EPYC of 2 Dec, then cached on disk under
-``TORCH_EXTENSIONS_DIR`` (``~/.cache/torch_extensions``), one build per vector ISA, loaded in
-well under a second by later processes — and registered as ``torch.ops.theoropt.sign_descent_``.
+(``torch.set_num_threads``) in one OpenMP region, torch's own runtime. It is built with
+``torch.utils.cpp_extension`` (and ``ninja``) on the first fused step on a CPU — 16–21 s on the
+2-core AMD EPYC of 2 Dec, then cached on disk under ``TORCH_EXTENSIONS_DIR``
+(``~/.cache/torch_extensions``), one build per vector ISA, loaded in well under a second by
+later processes — and registered as ``torch.ops.theoropt.sign_descent_``.
 
 It takes float32 and float64 tensors whose parameter, gradient and buffer share one dense
 layout, and the soft maps that describe themselves (:meth:`SoftMap.native_form`); anything else
-— other dtypes, mixed layouts, tensor subclasses, a map of the user's own, a machine where the
-build fails (a warning says why) — goes to the inductor kernel.
+— other dtypes, mixed layouts, a parameter or buffer sharing memory with another tensor of the
+group (a parameter twice in a group, a gradient that is a view of its parameter), tensor
+subclasses, a map of the user's own, a machine where the build fails (a warning says why) —
+goes to the inductor kernel.
 """
 
 from __future__ import annotations
@@ -65,20 +68,24 @@ def _vector_isa_flags() -> tuple[str, list[str]]:
 
 
 @functools.cache
-def _openmp_flags() -> tuple[list[str], list[str]]:
+def _openmp_flags() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Compiler and linker flags for OpenMP, as inductor builds its CPU kernels: without them
     ``at::parallel_for`` compiles to a serial loop. The kernel links the ``libgomp.so.1`` torch
     has loaded already (same soname), so ``torch.set_num_threads`` governs it. Empty where
-    inductor knows no flags (the kernel then runs only at one thread)."""
+    inductor knows no flags (the kernel then runs only at one thread). Tuples: the cached value
+    must not change (``cpp_extension.load`` appends to the lists it is given)."""
     try:
         from torch._inductor.cpp_builder import _get_openmp_args, get_cpp_compiler
 
         cflags, ldflags, include_dirs, lib_dirs, libs, _ = _get_openmp_args(get_cpp_compiler())
     except (ImportError, RuntimeError, OSError, ValueError, TypeError):
-        return [], []
-    compile_flags = [f"-{flag}" for flag in cflags] + [f"-I{path}" for path in include_dirs]
-    link_flags = [f"-{flag}" for flag in (*cflags, *ldflags)]
-    link_flags += [f"-L{path}" for path in lib_dirs] + [f"-l{lib}" for lib in libs]
+        return (), ()
+    compile_flags = (*(f"-{flag}" for flag in cflags), *(f"-I{path}" for path in include_dirs))
+    link_flags = (
+        *(f"-{flag}" for flag in (*cflags, *ldflags)),
+        *(f"-L{path}" for path in lib_dirs),
+        *(f"-l{lib}" for lib in libs),
+    )
     return compile_flags, link_flags
 
 
@@ -98,11 +105,17 @@ def _ninja_on_path() -> Iterator[None]:
         os.environ["PATH"] = saved
 
 
-@functools.cache
 def load() -> bool:
-    """Build (or load the cached build of) the kernel; ``False`` with a warning if that fails."""
+    """Build (or load the cached build of) the kernel once per process; ``False`` with a warning
+    if that fails. Threads that ask while it builds wait for it (a second ``cpp_extension.load``
+    of the library would register ``TORCH_LIBRARY(theoropt)`` twice if anything changed)."""
     with _build_lock:
-        return _build()
+        return _load_once()
+
+
+@functools.cache
+def _load_once() -> bool:
+    return _build()
 
 
 def _build() -> bool:
@@ -116,7 +129,7 @@ def _build() -> bool:
                 name=f"theoropt_sign_descent_{isa}",
                 sources=[str(SOURCE)],
                 extra_cflags=["-O3", *flags, *openmp_compile],
-                extra_ldflags=openmp_link,
+                extra_ldflags=list(openmp_link),
                 is_python_module=False,
             )
     except (RuntimeError, OSError, ImportError, ValueError) as error:

@@ -18,6 +18,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -213,26 +214,57 @@ Settings<T> settings_from(c10::ArrayRef<double> scalars, c10::ArrayRef<double> m
   return k;
 }
 
+// The bytes [begin, end) of a dense tensor; `written` for parameters and buffers.
+struct Span {
+  uintptr_t begin, end;
+  bool written;
+};
+
+// Whether no written span overlaps another span (gradients, only read, may share memory): the
+// kernel's pointers are __restrict, and a parameter twice in a group (torch.optim only warns)
+// would be updated by two threads at once.
+bool disjoint(std::vector<Span> spans) {
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  uintptr_t reach = 0, written_reach = 0;  // the furthest end so far: of any span, of a written
+  for (const Span& span : spans) {
+    if (span.begin < written_reach || (span.written && span.begin < reach)) return false;
+    reach = std::max(reach, span.end);
+    if (span.written) written_reach = std::max(written_reach, span.end);
+  }
+  return true;
+}
+
 // Whether every (parameter, gradient, buffer) triple can be read as one flat array: CPU,
-// float32 or float64 alike, the same sizes and strides, non-overlapping and dense.
+// float32 or float64 alike, the same sizes and strides, non-overlapping and dense, and no
+// parameter or buffer sharing memory with any other tensor of the call.
 bool fits(at::TensorList params, at::TensorList grads, at::TensorList buffers, bool momentum) {
   if (params.empty()) return false;
   const auto dtype = params[0].scalar_type();
   if (dtype != at::kFloat && dtype != at::kDouble) return false;
+  std::vector<Span> spans;
+  const auto add_span = [&spans](const at::Tensor& t, bool written) {
+    if (t.numel() == 0) return;
+    const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+    const auto bytes = static_cast<uintptr_t>(t.numel() * t.element_size());
+    spans.push_back({begin, begin + bytes, written});
+  };
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor& p = params[i];
     if (!p.device().is_cpu() || p.scalar_type() != dtype || !p.is_non_overlapping_and_dense()) {
       return false;
     }
+    add_span(p, true);
     for (const at::Tensor* t : {&grads[i], momentum ? &buffers[i] : nullptr}) {
       if (t == nullptr) continue;
       if (!t->device().is_cpu() || t->scalar_type() != dtype || t->sizes() != p.sizes() ||
           t->strides() != p.strides()) {
         return false;
       }
+      add_span(*t, t != &grads[i]);
     }
   }
-  return true;
+  return disjoint(std::move(spans));
 }
 
 // Returns false, touching nothing, when the tensors do not fit (the caller takes another path).
