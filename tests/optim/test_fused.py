@@ -198,6 +198,8 @@ def test_normalized_and_sign_norm_steps_take_the_multi_tensor_path(monkeypatch, 
     [
         (lambda m: Signum(m.parameters(), lr=1e-2, foreach=True), True),
         (lambda m: SoftSignum(m.parameters(), lr=1e-2, foreach=True, **SOFT), True),
+        # fused=True traces the multi-tensor path too (its eager steps: the fused kernel)
+        (lambda m: SoftSignum(m.parameters(), lr=1e-2, fused=True, **SOFT), True),
         (lambda m: Muon(split_params(m), foreach=True, variant="exact"), True),  # ns_dtype "auto"
         (lambda m: Muon(split_params(m), foreach=True), True),  # the default: paper
         (
@@ -207,7 +209,7 @@ def test_normalized_and_sign_norm_steps_take_the_multi_tensor_path(monkeypatch, 
             False,
         ),
     ],
-    ids=["Signum", "SoftSignum", "Muon-exact", "Muon-paper", "SoftMuon-exact"],
+    ids=["Signum", "SoftSignum", "SoftSignum-fused", "Muon-exact", "Muon-paper", "SoftMuon-exact"],
 )
 def test_compiled_step_has_no_graph_break_and_matches_eager(make, whole_transition):
     """``torch.compile(optimizer.step, fullgraph=True)`` traces every step without a graph

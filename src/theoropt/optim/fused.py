@@ -89,8 +89,11 @@ def use_fused(
     check_fused_foreach(setting, foreach, name)
     if setting is False or (setting is None and foreach is not None) or not params:
         return False
-    if setting is None and torch.compiler.is_compiling():
-        return False  # inside a user's torch.compile the multi-tensor path is traced whole
+    if torch.compiler.is_compiling():
+        # inside a user's torch.compile the multi-tensor path is traced whole, for fused=None
+        # and fused=True alike: the user's backend fuses it, and its temperature is a tensor,
+        # so the transition does not recompile each step (the fused kernels take it as a float)
+        return False
     devices = {p.device for p in params}
     supported = len(devices) == 1 and fused_supported(next(iter(devices)).type)
     if setting:
